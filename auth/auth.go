@@ -1,0 +1,292 @@
+// Package auth turns a presented credential into a principal: it parses the
+// credential forms the dialects use (HTTP Basic id:secret, a bare secret, an
+// HS256 JWT whose kid is a key id), checks them, and keeps a cache so that a
+// warm key is verified without touching the database or writing anything.
+package auth
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/secret"
+)
+
+// JWTLeeway is the clock skew allowed when checking a JWT's exp (and nbf).
+const JWTLeeway = 30 * time.Second
+
+// Verifier checks credentials. It is safe for concurrent use.
+type Verifier struct {
+	store latchkey.Store
+	keys  *secret.Keyring
+	now   func() time.Time
+	jwt   *jwt.Parser
+
+	mu     sync.RWMutex
+	gen    uint64 // bumped by Purge; a load begun under an older gen is not cached
+	byID   map[string]*entry
+	byHash map[[32]byte]*entry
+}
+
+// entry is a verified-ready key: its principal and its secrets' hashes and
+// plaintexts (the plaintext is the HS256 signing key).
+type entry struct {
+	principal *latchkey.Principal
+	expiresAt *time.Time
+	secrets   []cachedSecret
+}
+
+type cachedSecret struct {
+	hash      [32]byte
+	plain     []byte
+	expiresAt *time.Time
+}
+
+// NewVerifier returns a verifier over store, with keys for hashing and
+// unsealing secrets and now as its clock (time.Now if nil).
+func NewVerifier(store latchkey.Store, keys *secret.Keyring, now func() time.Time) *Verifier {
+	if now == nil {
+		now = time.Now
+	}
+	return &Verifier{
+		store: store,
+		keys:  keys,
+		now:   now,
+		jwt: jwt.NewParser(
+			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+			jwt.WithLeeway(JWTLeeway),
+			jwt.WithTimeFunc(now),
+		),
+		byID:   map[string]*entry{},
+		byHash: map[[32]byte]*entry{},
+	}
+}
+
+// Purge forgets every cached key. The core calls it after any change to keys
+// or their owners, so that a deleted key stops authenticating at once.
+func (v *Verifier) Purge() {
+	v.mu.Lock()
+	v.gen++
+	clear(v.byID)
+	clear(v.byHash)
+	v.mu.Unlock()
+}
+
+// Errors callers see. Their messages are safe to show; they never say which
+// part of a credential was wrong beyond its form.
+var (
+	ErrMissing        = &latchkey.Error{Code: latchkey.EUNAUTHORIZED, Message: "Authorization is required"}
+	ErrInvalid        = &latchkey.Error{Code: latchkey.EUNAUTHORIZED, Message: "Invalid credentials"}
+	ErrMalformed      = &latchkey.Error{Code: latchkey.EUNAUTHORIZED, Message: "Malformed Authorization header"}
+	ErrKeyExpired     = &latchkey.Error{Code: latchkey.EUNAUTHORIZED, Message: "API key has expired"}
+	ErrJWTKeyID       = &latchkey.Error{Code: latchkey.EUNAUTHORIZED, Message: "Invalid JWT header. Missing key id (kid)"}
+	ErrJWTInvalid     = &latchkey.Error{Code: latchkey.EUNAUTHORIZED, Message: "Invalid JWT: bad signature, algorithm or claims"}
+	ErrJWTExpired     = &latchkey.Error{Code: latchkey.EUNAUTHORIZED, Message: "Invalid JWT: token has expired"}
+	ErrJWTScope       = &latchkey.Error{Code: latchkey.EUNAUTHORIZED, Message: "Invalid JWT body: scope does not match the key"}
+	ErrNotACredential = &latchkey.Error{Code: latchkey.EUNAUTHORIZED, Message: "Unsupported Authorization scheme"}
+)
+
+// Authorization verifies an HTTP Authorization header value: "Basic
+// base64(id:secret)", or "Bearer " followed by a JWT or a bare secret.
+func (v *Verifier) Authorization(ctx context.Context, header string) (*latchkey.Principal, error) {
+	if header == "" {
+		return nil, ErrMissing
+	}
+	scheme, rest, _ := strings.Cut(header, " ")
+	rest = strings.TrimSpace(rest)
+	switch {
+	case strings.EqualFold(scheme, "Basic"):
+		raw, err := base64.StdEncoding.DecodeString(rest)
+		if err != nil {
+			return nil, ErrMalformed
+		}
+		id, sec, ok := strings.Cut(string(raw), ":")
+		if !ok || id == "" {
+			return nil, ErrMalformed
+		}
+		return v.Basic(ctx, id, sec)
+	case strings.EqualFold(scheme, "Bearer"):
+		if rest == "" {
+			return nil, ErrMalformed
+		}
+		if secret.WellFormed(rest) {
+			return v.Secret(ctx, rest)
+		}
+		return v.JWT(ctx, rest)
+	default:
+		return nil, ErrNotACredential
+	}
+}
+
+// Basic verifies a key id and secret.
+func (v *Verifier) Basic(ctx context.Context, id, sec string) (*latchkey.Principal, error) {
+	if !secret.WellFormed(sec) {
+		return nil, ErrInvalid
+	}
+	e, err := v.byKeyID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	now := v.now()
+	if e.expired(now) {
+		return nil, ErrKeyExpired
+	}
+	sum := v.keys.Hash(sec)
+	matched := false
+	for i := range e.secrets {
+		s := &e.secrets[i]
+		// Compare against every secret, in constant time each, so that
+		// timing does not tell which one matched.
+		if secret.Equal(s.hash[:], sum) && s.live(now) {
+			matched = true
+		}
+	}
+	if !matched {
+		return nil, ErrInvalid
+	}
+	return e.principal, nil
+}
+
+// Secret verifies a bare secret, found by its hash.
+func (v *Verifier) Secret(ctx context.Context, sec string) (*latchkey.Principal, error) {
+	if !secret.WellFormed(sec) {
+		return nil, ErrInvalid
+	}
+	var sum [32]byte
+	copy(sum[:], v.keys.Hash(sec))
+	v.mu.RLock()
+	e := v.byHash[sum]
+	gen := v.gen
+	v.mu.RUnlock()
+	if e == nil {
+		k, err := v.store.KeyBySecretHash(ctx, sum[:])
+		if latchkey.ErrorCode(err) == latchkey.ENOTFOUND {
+			return nil, ErrInvalid
+		}
+		if err != nil {
+			return nil, err
+		}
+		if e, err = v.remember(k, gen); err != nil {
+			return nil, err
+		}
+	}
+	now := v.now()
+	if e.expired(now) {
+		return nil, ErrKeyExpired
+	}
+	for i := range e.secrets {
+		// The map lookup already matched the hash; this confirms it is still
+		// within its grace period.
+		if e.secrets[i].hash == sum && e.secrets[i].live(now) {
+			return e.principal, nil
+		}
+	}
+	return nil, ErrInvalid
+}
+
+type claims struct {
+	Scope string `json:"scope"`
+	jwt.RegisteredClaims
+}
+
+// JWT verifies an HS256 JWT signed with a key's secret, whose header kid is
+// the key id and whose scope claim is the key's scope.
+func (v *Verifier) JWT(ctx context.Context, token string) (*latchkey.Principal, error) {
+	var (
+		c        claims
+		e        *entry
+		errKeyID error
+	)
+	_, err := v.jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
+		kid, ok := t.Header["kid"].(string)
+		if !ok || kid == "" {
+			errKeyID = ErrJWTKeyID
+			return nil, errKeyID
+		}
+		var err error
+		if e, err = v.byKeyID(ctx, kid); err != nil {
+			errKeyID = err
+			return nil, err
+		}
+		now := v.now()
+		set := jwt.VerificationKeySet{Keys: make([]jwt.VerificationKey, 0, len(e.secrets))}
+		for i := range e.secrets {
+			if e.secrets[i].live(now) {
+				set.Keys = append(set.Keys, e.secrets[i].plain)
+			}
+		}
+		return set, nil
+	})
+	switch {
+	case errKeyID != nil:
+		// An unknown or missing kid, or a store failure.
+		return nil, errKeyID
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return nil, ErrJWTExpired
+	case err != nil:
+		return nil, ErrJWTInvalid
+	}
+	if e.expired(v.now()) {
+		return nil, ErrKeyExpired
+	}
+	if c.Scope != string(e.principal.Scope) {
+		return nil, ErrJWTScope
+	}
+	return e.principal, nil
+}
+
+// byKeyID returns the cache entry for a key id, loading it on a miss.
+func (v *Verifier) byKeyID(ctx context.Context, id string) (*entry, error) {
+	v.mu.RLock()
+	e := v.byID[id]
+	gen := v.gen
+	v.mu.RUnlock()
+	if e != nil {
+		return e, nil
+	}
+	k, err := v.store.Key(ctx, id)
+	if latchkey.ErrorCode(err) == latchkey.ENOTFOUND {
+		return nil, ErrInvalid
+	}
+	if err != nil {
+		return nil, err
+	}
+	return v.remember(k, gen)
+}
+
+// remember builds the cache entry for a freshly loaded key and caches it,
+// unless the cache was purged since the load began (the key may be gone).
+func (v *Verifier) remember(k *latchkey.Key, gen uint64) (*entry, error) {
+	e := &entry{principal: latchkey.PrincipalOf(k), expiresAt: k.Policy.ExpiresAt}
+	for _, s := range k.Secrets {
+		plain, err := v.keys.Open(s.Sealed, k.ID)
+		if err != nil {
+			return nil, err
+		}
+		cs := cachedSecret{plain: plain, expiresAt: s.ExpiresAt}
+		copy(cs.hash[:], s.Hash)
+		e.secrets = append(e.secrets, cs)
+	}
+	v.mu.Lock()
+	if v.gen == gen {
+		v.byID[k.ID] = e
+		for _, s := range e.secrets {
+			v.byHash[s.hash] = e
+		}
+	}
+	v.mu.Unlock()
+	return e, nil
+}
+
+func (e *entry) expired(now time.Time) bool {
+	return e.expiresAt != nil && !now.Before(*e.expiresAt)
+}
+
+func (s *cachedSecret) live(now time.Time) bool {
+	return s.expiresAt == nil || now.Before(*s.expiresAt)
+}

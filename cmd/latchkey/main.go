@@ -1,0 +1,186 @@
+// Command latchkey is the Latchkey server and its admin commands:
+//
+//	latchkey serve       start the server (creates and migrates the database)
+//	latchkey bootstrap   create an account and an account key; print them as JSON
+//
+// Configuration comes from flags, then LATCHKEY_* environment variables, then
+// defaults; see the README.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/latchkey/latchkey/auth"
+	"github.com/latchkey/latchkey/core"
+	"github.com/latchkey/latchkey/httpapi"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "latchkey:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `Usage: latchkey <command> [flags]
+
+Commands:
+  serve       start the server
+  bootstrap   create an account and an account key, printed as JSON on stdout
+
+Run "latchkey <command> -h" for a command's flags.
+`
+
+// run is the whole program, with its environment passed in so that tests can
+// run it in-process.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], getenv, stderr)
+	case "bootstrap":
+		return bootstrap(ctx, args[1:], getenv, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+}
+
+// initialCredentialsFile is where serve writes the first key of an empty store.
+const initialCredentialsFile = "initial-credentials.json"
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := parseConfig("serve", args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	app, err := openApp(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer app.store.Close()
+
+	if n, err := app.svc.CountAccounts(ctx); err != nil {
+		return err
+	} else if n == 0 {
+		path, err := firstKey(ctx, app.svc, cfg.dataDir)
+		if err != nil {
+			return err
+		}
+		logger.Info("empty store: created an account and its first account key; the credentials are in a file readable only by you",
+			"file", path)
+	}
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           httpapi.NewServer(logger, app.svc, app.verifier),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	logger.Info("listening", "addr", ln.Addr().String(), "db", cfg.redactedDB())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// firstKey bootstraps an empty store and writes the credentials, mode 0600,
+// in the data directory.
+func firstKey(ctx context.Context, svc *core.Service, dataDir string) (string, error) {
+	creds, err := newAccount(ctx, svc, "Default account")
+	if err != nil {
+		return "", err
+	}
+	b, err := json.MarshalIndent(creds, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dataDir, initialCredentialsFile)
+	if err := writePrivateFile(path, append(b, '\n')); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+// credentials is what bootstrap prints and serve writes for a new account.
+type credentials struct {
+	ID        string `json:"id"`
+	Secret    string `json:"secret"`
+	AccountID string `json:"accountId"`
+	Scope     string `json:"scope"`
+}
+
+func newAccount(ctx context.Context, svc *core.Service, name string) (*credentials, error) {
+	account, key, err := svc.Bootstrap(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return &credentials{ID: key.ID, Secret: key.Secrets[0].Plain, AccountID: account.ID, Scope: string(key.Scope())}, nil
+}
+
+func bootstrap(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var name string
+	cfg, err := parseConfig("bootstrap", args, getenv, stderr, func(fs *flagSet) {
+		fs.StringVar(&name, "name", "Default account", "the new account's name")
+	})
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	app, err := openApp(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer app.store.Close()
+	creds, err := newAccount(ctx, app.svc, name)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(stdout).Encode(creds)
+}
+
+// app is what serve and bootstrap share: the store, the service and the
+// verifier, wired together.
+type app struct {
+	store    interface{ Close() error }
+	svc      *core.Service
+	verifier *auth.Verifier
+}

@@ -1,0 +1,86 @@
+package core
+
+import (
+	"context"
+
+	"github.com/latchkey/latchkey"
+)
+
+// appFor returns the app a principal may act on, or:
+// EFORBIDDEN if the principal is bound to another app (its id is known to it,
+// so saying so leaks nothing); ENOTFOUND if the app does not exist or belongs
+// to another account (which must not learn that it exists).
+func (s *Service) appFor(ctx context.Context, p *latchkey.Principal, appID string) (*latchkey.App, error) {
+	if p.Scope != latchkey.ScopeAccount && p.AppID != appID {
+		return nil, forbidden()
+	}
+	app, err := s.store.App(ctx, appID)
+	if err != nil {
+		return nil, err
+	}
+	if app.AccountID != p.AccountID {
+		return nil, latchkey.NotFound("app")
+	}
+	return app, nil
+}
+
+func requireAccountScope(p *latchkey.Principal) error {
+	if p.Scope != latchkey.ScopeAccount {
+		return forbidden()
+	}
+	return nil
+}
+
+// CreateApp creates an app in the principal's account. Account keys only.
+func (s *Service) CreateApp(ctx context.Context, p *latchkey.Principal, app *latchkey.App) (*latchkey.App, error) {
+	if err := requireAccountScope(p); err != nil {
+		return nil, err
+	}
+	now := s.timestamp()
+	app.ID, app.AccountID, app.CreatedAt, app.UpdatedAt = NewObjectID(), p.AccountID, now, now
+	if err := s.store.CreateApp(ctx, app); err != nil {
+		return nil, err
+	}
+	return app, nil
+}
+
+// ListApps lists the apps of the principal's account. Account keys only.
+func (s *Service) ListApps(ctx context.Context, p *latchkey.Principal, page latchkey.Page) ([]*latchkey.App, latchkey.PageInfo, error) {
+	if err := requireAccountScope(p); err != nil {
+		return nil, latchkey.PageInfo{}, err
+	}
+	return s.store.ListApps(ctx, p.AccountID, page)
+}
+
+// App returns an app the principal may act on.
+func (s *Service) App(ctx context.Context, p *latchkey.Principal, appID string) (*latchkey.App, error) {
+	return s.appFor(ctx, p, appID)
+}
+
+// UpdateApp applies change to an app the principal may act on.
+func (s *Service) UpdateApp(ctx context.Context, p *latchkey.Principal, appID string, change func(*latchkey.App)) (*latchkey.App, error) {
+	app, err := s.appFor(ctx, p, appID)
+	if err != nil {
+		return nil, err
+	}
+	change(app)
+	app.UpdatedAt = s.timestamp()
+	if err := s.store.UpdateApp(ctx, app); err != nil {
+		return nil, err
+	}
+	return app, nil
+}
+
+// DeleteApp deletes an app with its integrations and all their keys, which
+// stop authenticating at once. Account keys only.
+func (s *Service) DeleteApp(ctx context.Context, p *latchkey.Principal, appID string) error {
+	if err := requireAccountScope(p); err != nil {
+		return err
+	}
+	if _, err := s.appFor(ctx, p, appID); err != nil {
+		return err
+	}
+	err := s.store.DeleteApp(ctx, appID)
+	s.purge()
+	return err
+}

@@ -1,0 +1,105 @@
+// Package core is Latchkey's domain service: the one place where accounts,
+// apps, integrations and keys are created, read, changed and deleted, with the
+// rules that hold whichever surface asks. It generates ids and secrets, seals
+// secrets before they reach the store, checks that a principal acts only
+// within its owner's scope, and tells the verifier to forget keys that changed.
+//
+// Surfaces (the HTTP dialects) parse and validate their own formats, decide
+// which scopes an operation admits, and map errors; everything else is here.
+package core
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"time"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/secret"
+)
+
+// MaxNameLen bounds a key's, app's or integration's name in any dialect.
+const MaxNameLen = 255
+
+// Purger forgets cached verification state; auth.Verifier implements it.
+type Purger interface{ Purge() }
+
+// Service is the domain service.
+type Service struct {
+	store  latchkey.Store
+	keys   *secret.Keyring
+	env    secret.Environment
+	purger Purger
+	now    func() time.Time
+}
+
+// New returns the service over store. keys hashes and seals secrets, env is
+// the environment new secrets are marked with, and purger (may be nil) is told
+// whenever a key stops being what it was.
+func New(store latchkey.Store, keys *secret.Keyring, env secret.Environment, purger Purger) *Service {
+	return &Service{store: store, keys: keys, env: env, purger: purger, now: time.Now}
+}
+
+// SetClock replaces the service's clock; for tests.
+func (s *Service) SetClock(now func() time.Time) { s.now = now }
+
+// timestamp is now, in UTC, to the microsecond the stores keep.
+func (s *Service) timestamp() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+func (s *Service) purge() {
+	if s.purger != nil {
+		s.purger.Purge()
+	}
+}
+
+// NewObjectID returns a 24-character lowercase hex id in the style of the
+// Sunshine dialect's ids: 4 bytes of Unix time, then 8 random bytes. Ids so
+// made sort by creation second, which gives lists a stable, natural order.
+func NewObjectID() string {
+	var b [12]byte
+	binary.BigEndian.PutUint32(b[:4], uint32(time.Now().Unix()))
+	if _, err := rand.Read(b[4:]); err != nil {
+		panic("core: crypto/rand failed: " + err.Error())
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// IsObjectID reports whether s has the form NewObjectID makes.
+func IsObjectID(s string) bool {
+	if len(s) != 24 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// forbidden is the error for a valid principal acting outside its rights.
+func forbidden() error {
+	return &latchkey.Error{Code: latchkey.EFORBIDDEN, Message: "Forbidden"}
+}
+
+// Bootstrap creates an account and its first account key. It is how an empty
+// store gets its first credential; no principal is needed. The returned key
+// carries its secret in plaintext, once.
+func (s *Service) Bootstrap(ctx context.Context, name string) (*latchkey.Account, *latchkey.Key, error) {
+	now := s.timestamp()
+	a := &latchkey.Account{ID: NewObjectID(), Name: name, CreatedAt: now}
+	k, err := s.newKey(latchkey.KeyOwner{AccountID: a.ID}, "Bootstrap key", latchkey.Policy{Type: latchkey.KeyTypeSecret}, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.store.CreateAccountWithKey(ctx, a, k); err != nil {
+		return nil, nil, err
+	}
+	return a, k, nil
+}
+
+// CountAccounts reports how many accounts the store holds.
+func (s *Service) CountAccounts(ctx context.Context) (int, error) {
+	return s.store.CountAccounts(ctx)
+}

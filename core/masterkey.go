@@ -1,0 +1,45 @@
+package core
+
+import (
+	"context"
+	"errors"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/secret"
+)
+
+// masterKeyCheck names the meta value that proves which master key sealed a
+// store: a constant sealed under it when the store was first opened.
+const masterKeyCheck = "master_key_check"
+
+// ErrMasterKeyMismatch is returned by CheckMasterKey when a store was sealed
+// under another master key.
+var ErrMasterKeyMismatch = errors.New("the master key does not match the one this database was sealed with; " +
+	"start with the original key (LATCHKEY_MASTER_KEY or --master-key-file), or point --db at a new database")
+
+// IsSealed reports whether the store was already sealed under a master key.
+func IsSealed(ctx context.Context, store latchkey.Store) (bool, error) {
+	_, err := store.Meta(ctx, masterKeyCheck)
+	switch latchkey.ErrorCode(err) {
+	case "":
+		return true, nil
+	case latchkey.ENOTFOUND:
+		return false, nil
+	default:
+		return false, err
+	}
+}
+
+// CheckMasterKey seals a new store under keys, or checks that an existing
+// store was sealed under the same master key, so that a server started with
+// the wrong key refuses to start rather than failing on every key later.
+func CheckMasterKey(ctx context.Context, store latchkey.Store, keys *secret.Keyring) error {
+	sealed, err := store.InitMeta(ctx, masterKeyCheck, keys.Seal([]byte(masterKeyCheck), masterKeyCheck))
+	if err != nil {
+		return err
+	}
+	if _, err := keys.Open(sealed, masterKeyCheck); err != nil {
+		return ErrMasterKeyMismatch
+	}
+	return nil
+}

@@ -1,0 +1,76 @@
+package latchkey
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes. Every layer speaks these; each HTTP surface maps them to its own
+// status codes and error format in one place.
+const (
+	EINVALID      = "invalid"      // the request is malformed or breaks a rule
+	ENOTFOUND     = "not_found"    // the resource does not exist (or is not visible)
+	ECONFLICT     = "conflict"     // the resource already exists
+	ELIMIT        = "limit"        // a quota, such as keys per owner, is full
+	EUNAUTHORIZED = "unauthorized" // no valid credential
+	EFORBIDDEN    = "forbidden"    // a valid credential, outside its rights
+	EINTERNAL     = "internal"     // everything else: logged, never shown
+)
+
+// Error is an application error: a machine code, the kind of thing it is about
+// (such as "app", "integration" or "key"), and a message safe to show a client.
+type Error struct {
+	Code    string
+	Subject string
+	Message string
+}
+
+func (e *Error) Error() string {
+	if e.Subject != "" {
+		return fmt.Sprintf("latchkey: %s %s: %s", e.Subject, e.Code, e.Message)
+	}
+	return fmt.Sprintf("latchkey: %s: %s", e.Code, e.Message)
+}
+
+// Errorf returns an application error with the given code and message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// NotFound returns the ENOTFOUND error for a subject such as "app".
+func NotFound(subject string) *Error {
+	return &Error{Code: ENOTFOUND, Subject: subject, Message: subject + " not found"}
+}
+
+// ErrorCode unwraps an application error and returns its code. Errors that are
+// not application errors return EINTERNAL; nil returns "".
+func ErrorCode(err error) string {
+	var e *Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &e):
+		return e.Code
+	default:
+		return EINTERNAL
+	}
+}
+
+// ErrorSubject returns the subject of an application error, or "".
+func ErrorSubject(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Subject
+	}
+	return ""
+}
+
+// ErrorMessage returns the client-safe message of an application error. Other
+// errors return "Internal error." so that details never leak.
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "Internal error."
+}

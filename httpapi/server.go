@@ -1,0 +1,98 @@
+// Package httpapi assembles Latchkey's HTTP server: it mounts each surface
+// (the dialects in its subpackages) on one net/http ServeMux and wraps them in
+// the middleware every request gets: panic recovery and a request log that
+// never carries a secret or an Authorization header.
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/latchkey/latchkey/auth"
+	"github.com/latchkey/latchkey/core"
+	"github.com/latchkey/latchkey/httpapi/sunshine"
+	"github.com/latchkey/latchkey/httpapi/web"
+)
+
+// NewServer returns the handler for every route Latchkey serves.
+func NewServer(logger *slog.Logger, svc *core.Service, verifier *auth.Verifier) http.Handler {
+	mux := http.NewServeMux()
+	addRoutes(mux, logger, svc, verifier)
+	return logRequests(logger, recoverPanics(logger, mux))
+}
+
+// addRoutes mounts every surface; each surface's own routes.go lists its routes.
+func addRoutes(mux *http.ServeMux, logger *slog.Logger, svc *core.Service, verifier *auth.Verifier) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	sunshine.AddRoutes(mux, logger, svc, verifier)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		web.WriteJSON(w, http.StatusNotFound, map[string]any{"error": map[string]string{
+			"code": "not_found", "message": "No route for " + r.URL.Path,
+		}})
+	})
+}
+
+// recoverPanics turns a panic into a logged 500, so that one bad request
+// cannot take the server down. Handlers are written never to panic; this is
+// the net under them.
+func recoverPanics(logger *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				logger.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+				web.WriteJSON(w, http.StatusInternalServerError, map[string]any{"errors": []map[string]string{
+					{"code": "uncategorized_error", "title": "Internal error."},
+				}})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// logRequests logs one line per request: method, path, status, duration and
+// the id of the key that authenticated it. Headers and bodies are never
+// logged, so neither are secrets.
+func logRequests(logger *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ctx, keyID := web.WithLogInfo(r.Context())
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r.WithContext(ctx))
+		logger.LogAttrs(ctx, slog.LevelInfo, "request",
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", sw.status),
+			slog.Duration("duration", time.Since(start)),
+			slog.String("key", keyID()),
+			slog.String("remote", r.RemoteAddr),
+		)
+	})
+}

@@ -1,0 +1,272 @@
+package sunshine
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/core"
+	"github.com/latchkey/latchkey/httpapi/web"
+)
+
+type integrationJSON struct {
+	ID          string        `json:"id"`
+	Type        string        `json:"type"`
+	Status      string        `json:"status"`
+	DisplayName *string       `json:"displayName,omitempty"`
+	Webhooks    []webhookJSON `json:"webhooks"`
+}
+
+type webhookJSON struct {
+	ID                string   `json:"id"`
+	Version           string   `json:"version"`
+	Target            string   `json:"target"`
+	Triggers          []string `json:"triggers"`
+	Secret            string   `json:"secret"`
+	IncludeFullUser   bool     `json:"includeFullUser"`
+	IncludeFullSource bool     `json:"includeFullSource"`
+}
+
+func renderIntegration(in *latchkey.Integration) integrationJSON {
+	out := integrationJSON{ID: in.ID, Type: in.Type, Status: in.Status, DisplayName: in.DisplayName,
+		Webhooks: make([]webhookJSON, len(in.Webhooks))}
+	for i, w := range in.Webhooks {
+		out.Webhooks[i] = webhookJSON{ID: w.ID, Version: w.Version, Target: w.Target, Triggers: w.Triggers,
+			Secret: w.Secret, IncludeFullUser: w.IncludeFullUser, IncludeFullSource: w.IncludeFullSource}
+	}
+	return out
+}
+
+// integrationID returns the {integrationId} path value, or ENOTFOUND if no
+// integration can have it.
+func integrationID(r *http.Request) (string, error) {
+	id := r.PathValue("integrationId")
+	if !core.IsObjectID(id) {
+		return "", latchkey.NotFound("integration")
+	}
+	return id, nil
+}
+
+// createIntegration handles "POST /v2/apps/{appId}/integrations". Only
+// custom integrations, with exactly one webhook, can be made here.
+func (s *surface) createIntegration(w http.ResponseWriter, r *http.Request, p *latchkey.Principal) error {
+	app, err := appID(r)
+	if err != nil {
+		return err
+	}
+	f, err := decodeBody(w, r)
+	if err != nil {
+		return err
+	}
+	in, err := readIntegration(f)
+	if err != nil {
+		return err
+	}
+	if in, err = s.svc.CreateIntegration(r.Context(), p, app, in); err != nil {
+		return err
+	}
+	web.WriteJSON(w, http.StatusCreated, map[string]any{"integration": renderIntegration(in)})
+	return nil
+}
+
+func readIntegration(f fields) (*latchkey.Integration, error) {
+	if err := f.require("", "type"); err != nil {
+		return nil, err
+	}
+	typ, err := f.str("", "type")
+	if err != nil {
+		return nil, err
+	}
+	if typ != latchkey.IntegrationTypeCustom {
+		return nil, invalid("Invalid integration type")
+	}
+	in := &latchkey.Integration{Type: typ}
+	if f.has("displayName") && !f.isNull("displayName") {
+		name, err := f.displayName("", "displayName")
+		if err != nil {
+			return nil, err
+		}
+		in.DisplayName = &name
+	}
+	if err := f.require("", "webhooks"); err != nil {
+		return nil, err
+	}
+	hooks, err := f.array("", "webhooks")
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case len(hooks) < 1:
+		return nil, invalid("webhooks should NOT have fewer than 1 items")
+	case len(hooks) > 1:
+		return nil, invalid("webhooks should NOT have more than 1 items")
+	}
+	hook, err := readWebhook(fields{"webhooks.0": hooks[0]})
+	if err != nil {
+		return nil, err
+	}
+	in.Webhooks = []latchkey.Webhook{hook}
+	return in, nil
+}
+
+// readWebhook reads the webhook held under the single member of f, whose name
+// is the webhook's path in the body. Read-only members (id, version, secret)
+// are ignored.
+func readWebhook(holder fields) (latchkey.Webhook, error) {
+	var w latchkey.Webhook
+	const path = "webhooks.0."
+	f, err := holder.object("", "webhooks.0")
+	if err != nil {
+		return w, err
+	}
+	if err := f.require(path, "target"); err != nil {
+		return w, err
+	}
+	if w.Target, err = f.str(path, "target"); err != nil {
+		return w, err
+	}
+	if u, err := url.Parse(w.Target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		utf8.RuneCountInString(w.Target) > 2048 {
+		return w, invalid("%starget should be an absolute http or https URL", path)
+	}
+	if err := f.require(path, "triggers"); err != nil {
+		return w, err
+	}
+	triggers, err := f.array(path, "triggers")
+	if err != nil {
+		return w, err
+	}
+	if len(triggers) == 0 {
+		return w, invalid("%striggers should NOT have fewer than 1 items", path)
+	}
+	for i, raw := range triggers {
+		var t string
+		if err := json.Unmarshal(raw, &t); err != nil || t == "" || len(t) > 100 {
+			return w, invalid("%striggers.%d should be a non-empty string", path, i)
+		}
+		w.Triggers = append(w.Triggers, t)
+	}
+	if f.has("includeFullUser") {
+		if w.IncludeFullUser, err = f.boolean(path, "includeFullUser"); err != nil {
+			return w, err
+		}
+	}
+	if f.has("includeFullSource") {
+		if w.IncludeFullSource, err = f.boolean(path, "includeFullSource"); err != nil {
+			return w, err
+		}
+	}
+	return w, nil
+}
+
+// listIntegrations handles "GET /v2/apps/{appId}/integrations".
+func (s *surface) listIntegrations(w http.ResponseWriter, r *http.Request, p *latchkey.Principal) error {
+	app, err := appID(r)
+	if err != nil {
+		return err
+	}
+	lq, err := parsePage(r)
+	if err != nil {
+		return err
+	}
+	var types []string
+	extra := url.Values{}
+	if q := r.URL.Query(); q.Has("filter[types]") {
+		extra.Set("filter[types]", q.Get("filter[types]"))
+		for _, t := range strings.Split(q.Get("filter[types]"), ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				types = append(types, t)
+			}
+		}
+		if len(types) == 0 {
+			return invalid("Invalid query parameters")
+		}
+	}
+	list, info, err := s.svc.ListIntegrations(r.Context(), p, app, types, lq.page)
+	if err != nil {
+		return err
+	}
+	out := make([]integrationJSON, len(list))
+	var first, last string
+	for i, in := range list {
+		out[i] = renderIntegration(in)
+	}
+	if len(list) > 0 {
+		first, last = list[0].ID, list[len(list)-1].ID
+	}
+	m, l := pageMeta(r, lq, first, last, info, extra)
+	web.WriteJSON(w, http.StatusOK, map[string]any{"integrations": out, "meta": m, "links": l})
+	return nil
+}
+
+// getIntegration handles "GET /v2/apps/{appId}/integrations/{integrationId}".
+func (s *surface) getIntegration(w http.ResponseWriter, r *http.Request, p *latchkey.Principal) error {
+	app, id, err := appAndIntegrationID(r)
+	if err != nil {
+		return err
+	}
+	in, err := s.svc.Integration(r.Context(), p, app, id)
+	if err != nil {
+		return err
+	}
+	web.WriteJSON(w, http.StatusOK, map[string]any{"integration": renderIntegration(in)})
+	return nil
+}
+
+// updateIntegration handles "PATCH /v2/apps/{appId}/integrations/{integrationId}":
+// a custom integration's only updatable member is displayName (null unsets it).
+func (s *surface) updateIntegration(w http.ResponseWriter, r *http.Request, p *latchkey.Principal) error {
+	app, id, err := appAndIntegrationID(r)
+	if err != nil {
+		return err
+	}
+	f, err := decodeBody(w, r)
+	if err != nil {
+		return err
+	}
+	in, err := s.svc.Integration(r.Context(), p, app, id)
+	if err != nil {
+		return err
+	}
+	name := in.DisplayName
+	if f.has("displayName") {
+		name = nil
+		if !f.isNull("displayName") {
+			n, err := f.displayName("", "displayName")
+			if err != nil {
+				return err
+			}
+			name = &n
+		}
+	}
+	if in, err = s.svc.UpdateIntegration(r.Context(), p, app, id, name); err != nil {
+		return err
+	}
+	web.WriteJSON(w, http.StatusOK, map[string]any{"integration": renderIntegration(in)})
+	return nil
+}
+
+// deleteIntegration handles "DELETE /v2/apps/{appId}/integrations/{integrationId}".
+func (s *surface) deleteIntegration(w http.ResponseWriter, r *http.Request, p *latchkey.Principal) error {
+	app, id, err := appAndIntegrationID(r)
+	if err != nil {
+		return err
+	}
+	if err := s.svc.DeleteIntegration(r.Context(), p, app, id); err != nil {
+		return err
+	}
+	web.WriteJSON(w, http.StatusOK, struct{}{})
+	return nil
+}
+
+func appAndIntegrationID(r *http.Request) (string, string, error) {
+	app, err := appID(r)
+	if err != nil {
+		return "", "", err
+	}
+	id, err := integrationID(r)
+	return app, id, err
+}

@@ -1,0 +1,89 @@
+package sunshine
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/core"
+)
+
+// Page sizes, from the specification's page schema.
+const (
+	defaultPageSize = 25
+	maxPageSize     = 100
+)
+
+// listQuery is a list request's cursor pagination: page[after], page[before]
+// and page[size], passed as deepObject query parameters.
+type listQuery struct {
+	page     latchkey.Page
+	sizeText string // as given, to carry into links
+}
+
+func parsePage(r *http.Request) (listQuery, error) {
+	q := r.URL.Query()
+	lq := listQuery{page: latchkey.Page{After: q.Get("page[after]"), Before: q.Get("page[before]"), Size: defaultPageSize}}
+	bad := invalid("Invalid page query parameters")
+	if lq.page.After != "" && lq.page.Before != "" {
+		return lq, bad
+	}
+	for _, cursor := range []string{"page[after]", "page[before]"} {
+		if q.Has(cursor) && !core.IsObjectID(q.Get(cursor)) {
+			return lq, bad
+		}
+	}
+	if q.Has("page[size]") {
+		lq.sizeText = q.Get("page[size]")
+		n, err := strconv.Atoi(lq.sizeText)
+		if err != nil || n < 1 || n > maxPageSize {
+			return lq, bad
+		}
+		lq.page.Size = n
+	}
+	return lq, nil
+}
+
+type meta struct {
+	HasMore      bool   `json:"hasMore"`
+	AfterCursor  string `json:"afterCursor,omitempty"`
+	BeforeCursor string `json:"beforeCursor,omitempty"`
+}
+
+type links struct {
+	Next string `json:"next,omitempty"`
+	Prev string `json:"prev,omitempty"`
+}
+
+// pageMeta describes a page with the ids at its edges: cursors and links
+// appear only where there are records beyond that edge. extra holds query
+// parameters (a filter) that the links must keep.
+func pageMeta(r *http.Request, lq listQuery, first, last string, info latchkey.PageInfo, extra url.Values) (meta, links) {
+	m := meta{HasMore: info.HasMore}
+	var l links
+	link := func(param, cursor string) string {
+		base := "http"
+		if r.TLS != nil {
+			base = "https"
+		}
+		// Brackets stay literal, as in the specification's examples.
+		u := base + "://" + r.Host + r.URL.Path + "?" + param + "=" + url.QueryEscape(cursor)
+		if lq.sizeText != "" {
+			u += "&page[size]=" + url.QueryEscape(lq.sizeText)
+		}
+		for k, vs := range extra {
+			for _, v := range vs {
+				u += "&" + k + "=" + url.QueryEscape(v)
+			}
+		}
+		return u
+	}
+	if info.HasNext && last != "" {
+		m.AfterCursor, l.Next = last, link("page[after]", last)
+	}
+	if info.HasPrev && first != "" {
+		m.BeforeCursor, l.Prev = first, link("page[before]", first)
+	}
+	return m, l
+}

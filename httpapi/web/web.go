@@ -1,0 +1,104 @@
+// Package web holds the HTTP plumbing every surface shares: reading a bounded
+// JSON body, writing JSON, finding the methods a path allows, and carrying the
+// authenticated key id to the request log. It knows no dialect's error format.
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+)
+
+// MaxBodyBytes caps a request body: 100 kB, as Sunshine Conversations does.
+const MaxBodyBytes = 100 * 1000
+
+// BodyError is a request body that cannot be used. Status is the HTTP status
+// it calls for (400, 413 or 415); Message is safe to show the client.
+type BodyError struct {
+	Status  int
+	Message string
+}
+
+func (e *BodyError) Error() string { return e.Message }
+
+// DecodeObject reads r's body, which must be one JSON object, into a map of
+// its members, left undecoded so that each surface can check their types and
+// word its own messages. Unknown members are the caller's to ignore.
+func DecodeObject(w http.ResponseWriter, r *http.Request) (map[string]json.RawMessage, error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return nil, &BodyError{http.StatusUnsupportedMediaType, "Content-Type must be application/json"}
+		}
+	}
+	if r.ContentLength > MaxBodyBytes {
+		return nil, tooLarge()
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	var maxErr *http.MaxBytesError
+	switch {
+	case errors.As(err, &maxErr):
+		return nil, tooLarge()
+	case err != nil:
+		return nil, &BodyError{http.StatusBadRequest, "Could not read the request body"}
+	}
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || body[0] != '{' {
+		return nil, &BodyError{http.StatusBadRequest, "Request body must be a JSON object"}
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(body, &obj); err != nil {
+		return nil, &BodyError{http.StatusBadRequest, "Request body is not valid JSON"}
+	}
+	return obj, nil
+}
+
+func tooLarge() error {
+	return &BodyError{http.StatusRequestEntityTooLarge, "Request body is larger than 100 kB"}
+}
+
+// WriteJSON writes v as JSON with the given status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	// Content-Type must be set before WriteHeader, or it is lost.
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// AllowedMethods returns the methods for which mux has a route, other than
+// the fallback pattern, matching r's path: the Allow header of a 405.
+func AllowedMethods(mux *http.ServeMux, r *http.Request, fallback string) []string {
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != fallback {
+			allowed = append(allowed, m)
+		}
+	}
+	return allowed
+}
+
+// logInfo carries what a surface learns about a request (the key it was
+// authenticated with) back to the request log.
+type logInfo struct{ keyID string }
+
+type logInfoKey struct{}
+
+// WithLogInfo returns a context that can carry a key id to the request log.
+func WithLogInfo(ctx context.Context) (context.Context, func() (keyID string)) {
+	info := &logInfo{}
+	return context.WithValue(ctx, logInfoKey{}, info), func() string { return info.keyID }
+}
+
+// SetKeyID records which key authenticated the request, for the request log.
+// Only the id: never a secret.
+func SetKeyID(ctx context.Context, keyID string) {
+	if info, ok := ctx.Value(logInfoKey{}).(*logInfo); ok {
+		info.keyID = keyID
+	}
+}

@@ -1,0 +1,93 @@
+package latchkey
+
+import (
+	"context"
+	"io"
+)
+
+// Store persists the domain. SQLite (embedded, the default) and PostgreSQL
+// implement it, and one contract suite (store/storetest) holds both to it.
+//
+// Store methods do no authorization; they enforce integrity only (existence,
+// uniqueness, cascades, quotas). Ids and timestamps are set by the caller.
+type Store interface {
+	io.Closer
+
+	// Meta returns a server-level value. Returns ENOTFOUND if it was never set.
+	Meta(ctx context.Context, name string) ([]byte, error)
+	// InitMeta sets a server-level value unless it is already set, and returns
+	// the value in force afterwards.
+	InitMeta(ctx context.Context, name string, value []byte) ([]byte, error)
+
+	// CountAccounts reports how many accounts exist.
+	CountAccounts(ctx context.Context) (int, error)
+	// CreateAccountWithKey creates an account and its first key in one
+	// transaction. Returns ECONFLICT if either id is taken.
+	CreateAccountWithKey(ctx context.Context, a *Account, k *Key) error
+
+	// CreateApp returns ECONFLICT if the id is taken and ENOTFOUND if the
+	// account does not exist.
+	CreateApp(ctx context.Context, app *App) error
+	// App returns ENOTFOUND (subject "app") if there is no such app.
+	App(ctx context.Context, id string) (*App, error)
+	// ListApps lists an account's apps in id order, one page at a time.
+	ListApps(ctx context.Context, accountID string, page Page) ([]*App, PageInfo, error)
+	// UpdateApp replaces an app's mutable fields. Returns ENOTFOUND.
+	UpdateApp(ctx context.Context, app *App) error
+	// DeleteApp deletes an app with its integrations and every key they hold.
+	// Returns ENOTFOUND.
+	DeleteApp(ctx context.Context, id string) error
+
+	// CreateIntegration returns ENOTFOUND (subject "app") if the app is gone.
+	CreateIntegration(ctx context.Context, in *Integration) error
+	// Integration returns ENOTFOUND (subject "integration") unless the app
+	// holds that integration.
+	Integration(ctx context.Context, appID, id string) (*Integration, error)
+	// ListIntegrations lists an app's integrations in id order, one page at a
+	// time, optionally only those of the given types.
+	ListIntegrations(ctx context.Context, appID string, types []string, page Page) ([]*Integration, PageInfo, error)
+	// UpdateIntegration replaces an integration's display name. Returns ENOTFOUND.
+	UpdateIntegration(ctx context.Context, in *Integration) error
+	// DeleteIntegration deletes an integration and its keys. Returns ENOTFOUND.
+	DeleteIntegration(ctx context.Context, appID, id string) error
+
+	// CreateKey stores a key with its secrets. If maxPerOwner > 0 and the
+	// owner (the integration, else the app, else the account) already holds
+	// that many keys, it returns ELIMIT and stores nothing. Returns ENOTFOUND if
+	// the owner is gone and ECONFLICT if the id or a secret is taken.
+	CreateKey(ctx context.Context, k *Key, maxPerOwner int) error
+	// Key returns ENOTFOUND (subject "key") if there is no such key.
+	Key(ctx context.Context, id string) (*Key, error)
+	// KeyBySecretHash finds the key one of whose secrets has this hash.
+	// Returns ENOTFOUND.
+	KeyBySecretHash(ctx context.Context, hash []byte) (*Key, error)
+	// ListKeys lists the keys owned exactly by the filter's owner, in id order.
+	ListKeys(ctx context.Context, owner KeyOwner) ([]*Key, error)
+	// DeleteKey returns ENOTFOUND.
+	DeleteKey(ctx context.Context, id string) error
+}
+
+// KeyOwner names exactly one owner: an account (AppID empty), an app
+// (IntegrationID empty) or an integration.
+type KeyOwner struct {
+	AccountID     string
+	AppID         string
+	IntegrationID string
+}
+
+// Page asks for one page of a list ordered by id: the Size records after
+// After, or the Size records just before Before (at most one of them is set).
+type Page struct {
+	After  string
+	Before string
+	Size   int
+}
+
+// PageInfo says what lies beyond a page: HasPrev and HasNext report whether
+// records exist before its first and after its last record, and HasMore
+// whether more follow in the direction of paging (backwards for Before).
+type PageInfo struct {
+	HasMore bool
+	HasPrev bool
+	HasNext bool
+}

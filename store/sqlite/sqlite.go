@@ -1,0 +1,222 @@
+// Package sqlite is Latchkey's embedded store: latchkey.Store on one SQLite
+// file in WAL mode, through the pure-Go modernc.org/sqlite driver, with its
+// migrations embedded and applied on open.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/latchkey/latchkey"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is latchkey.Store on SQLite.
+//
+// It keeps two pools on the same file: writes go through a single connection
+// (SQLite allows one writer at a time; queueing in Go beats SQLITE_BUSY
+// retries) whose transactions begin IMMEDIATE, so that a read-then-write
+// such as a quota check cannot be overtaken; reads use several connections,
+// which WAL lets run beside the writer.
+type Store struct {
+	read  *sql.DB
+	write *sql.DB
+	// Now returns the current time; tests replace it.
+	Now func() time.Time
+}
+
+var _ latchkey.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the SQLite database at path, with its
+// directory, and applies pending migrations.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: empty database path")
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("sqlite: create data directory: %w", err)
+		}
+	}
+	// Create the file readable by its owner only; SQLite gives the -wal and
+	// -shm files the same mode.
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+		return nil, fmt.Errorf("sqlite: create database file: %w", err)
+	} else {
+		f.Close()
+	}
+	// busy_timeout comes first (the driver applies it first too): the
+	// switch to WAL itself may have to wait for another connection.
+	// synchronous=NORMAL is safe in WAL mode (a power cut may lose the
+	// last commits, never corrupt the file) and much faster than FULL.
+	// foreign_keys is per connection in SQLite and off by default; our
+	// cascades rely on it.
+	params := url.Values{}
+	params.Set("_busy_timeout", "10000")
+	params.Set("_journal_mode", "WAL")
+	params.Set("_synchronous", "NORMAL")
+	params.Set("_foreign_keys", "on")
+	params.Set("_time_format", "sqlite")
+	readDSN := path + "?" + params.Encode()
+	params.Set("_txlock", "immediate")
+	writeDSN := path + "?" + params.Encode()
+
+	write, err := sql.Open("sqlite", writeDSN)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	write.SetMaxOpenConns(1)
+	read, err := sql.Open("sqlite", readDSN)
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	read.SetMaxOpenConns(8)
+	s := &Store{read: read, write: write, Now: time.Now}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes both pools.
+func (s *Store) Close() error {
+	return errors.Join(s.write.Close(), s.read.Close())
+}
+
+// migrate applies the embedded migrations not yet recorded, each in its own
+// transaction, in file-name order.
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.write.ExecContext(ctx,
+		`CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := s.applyMigration(ctx, name); err != nil {
+			return fmt.Errorf("sqlite: migration %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) applyMigration(ctx context.Context, name string) error {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE name = ?`, name).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	body, err := migrations.ReadFile(name)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)`,
+		name, formatTime(s.Now())); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// inWriteTx runs fn in a write transaction and commits if it returns nil.
+func (s *Store) inWriteTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// querier is what both *sql.DB and *sql.Tx offer.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// timeLayout is fixed-width, so that text order is time order.
+const timeLayout = "2006-01-02T15:04:05.000000Z"
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+func parseTime(s string) (time.Time, error) { return time.Parse(timeLayout, s) }
+
+func formatTimePtr(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return formatTime(*t)
+}
+
+func parseTimePtr(s sql.NullString) (*time.Time, error) {
+	if !s.Valid {
+		return nil, nil
+	}
+	t, err := parseTime(s.String)
+	return &t, err
+}
+
+// mapError turns driver errors into application errors where they have a
+// meaning for callers.
+func mapError(err error, subject string) error {
+	var e *sqlite.Error
+	if errors.As(err, &e) {
+		switch e.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_UNIQUE:
+			return &latchkey.Error{Code: latchkey.ECONFLICT, Subject: subject, Message: subject + " already exists"}
+		}
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return latchkey.NotFound(subject)
+	}
+	return err
+}
+
+// mustAffect returns ENOTFOUND for subject unless res changed a row.
+func mustAffect(res sql.Result, subject string) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return latchkey.NotFound(subject)
+	}
+	return nil
+}
+
+// placeholders returns "?, ?, …" for n values.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
