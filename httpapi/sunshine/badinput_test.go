@@ -1,0 +1,167 @@
+package sunshine_test
+
+import (
+	"bytes"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestBadInput sends every route malformed and mistyped bodies, bad ids and
+// wrong methods: each gets its documented 4xx in the dialect's format, never
+// a 500, and the store is left exactly as it was.
+func TestBadInput(t *testing.T) {
+	f := newFixture(t)
+	app := f.createApp(t, "App")
+	in := f.createIntegration(t, app)
+	key := f.createKey(t, f.acct, "/v2/apps/"+app+"/integrations/"+in+"/keys", "k")
+	appKey := f.createKey(t, f.acct, "/v2/apps/"+app+"/keys", "a")
+	missingApp := "000000000000000000000000"
+	missingIn := "111111111111111111111111"
+
+	huge := `{"displayName":"` + strings.Repeat("x", 100_001) + `"}`
+	long := `{"displayName":"` + strings.Repeat("é", 101) + `"}`
+	webhook := func(w string) string { return `{"type":"custom","webhooks":[` + w + `]}` }
+
+	type req struct {
+		name, method, path, body string
+		status                   int
+		code                     string
+	}
+	var cases []req
+	// Bodies every create takes a displayName in.
+	for _, path := range []string{"/v2/apps", "/v2/apps/" + app + "/keys", "/v2/apps/" + app + "/integrations/" + in + "/keys"} {
+		cases = append(cases,
+			req{"malformed JSON", "POST", path, `{"displayName":`, 400, "bad_request"},
+			req{"trailing garbage", "POST", path, `{"displayName":"a"} x`, 400, "bad_request"},
+			req{"array body", "POST", path, `[{"displayName":"a"}]`, 400, "bad_request"},
+			req{"null body", "POST", path, `null`, 400, "bad_request"},
+			req{"empty object", "POST", path, `{}`, 400, "bad_request"},
+			req{"displayName number", "POST", path, `{"displayName":42}`, 400, "bad_request"},
+			req{"displayName null", "POST", path, `{"displayName":null}`, 400, "bad_request"},
+			req{"displayName empty", "POST", path, `{"displayName":""}`, 400, "bad_request"},
+			req{"displayName 101 characters", "POST", path, long, 400, "bad_request"},
+			req{"body over 100 kB", "POST", path, huge, 413, "payload_too_large"},
+		)
+	}
+	cases = append(cases,
+		req{"app settings not object", "POST", "/v2/apps", `{"displayName":"a","settings":[]}`, 400, "bad_request"},
+		req{"app setting wrong type", "POST", "/v2/apps", `{"displayName":"a","settings":{"echoPostback":"yes"}}`, 400, "bad_request"},
+		req{"app retention negative", "POST", "/v2/apps", `{"displayName":"a","settings":{"conversationRetentionSeconds":-1}}`, 400, "bad_request"},
+		req{"app retention fractional", "POST", "/v2/apps", `{"displayName":"a","settings":{"conversationRetentionSeconds":1.5}}`, 400, "bad_request"},
+		req{"app metadata nested", "POST", "/v2/apps", `{"displayName":"a","metadata":{"a":{"b":1}}}`, 400, "bad_request"},
+		req{"app metadata over 4 kB", "POST", "/v2/apps", `{"displayName":"a","metadata":{"a":"` + strings.Repeat("x", 4100) + `"}}`, 400, "bad_request"},
+		req{"patch app malformed", "PATCH", "/v2/apps/" + app, `{`, 400, "bad_request"},
+		req{"patch app displayName null", "PATCH", "/v2/apps/" + app, `{"displayName":null}`, 400, "bad_request"},
+		req{"patch app displayName type", "PATCH", "/v2/apps/" + app, `{"displayName":["a"]}`, 400, "bad_request"},
+		req{"patch missing app", "PATCH", "/v2/apps/" + missingApp, `{"displayName":"x"}`, 404, "app_not_found"},
+		req{"get malformed app id", "GET", "/v2/apps/not-an-id", "", 404, "app_not_found"},
+		req{"delete missing app", "DELETE", "/v2/apps/" + missingApp, "", 404, "app_not_found"},
+
+		req{"integration no type", "POST", "/v2/apps/" + app + "/integrations", `{"webhooks":[]}`, 400, "bad_request"},
+		req{"integration type number", "POST", "/v2/apps/" + app + "/integrations", `{"type":1}`, 400, "bad_request"},
+		req{"integration type web", "POST", "/v2/apps/" + app + "/integrations", `{"type":"web"}`, 400, "bad_request"},
+		req{"integration no webhooks", "POST", "/v2/apps/" + app + "/integrations", `{"type":"custom"}`, 400, "bad_request"},
+		req{"integration webhooks object", "POST", "/v2/apps/" + app + "/integrations", `{"type":"custom","webhooks":{}}`, 400, "bad_request"},
+		req{"integration zero webhooks", "POST", "/v2/apps/" + app + "/integrations", webhook(``), 400, "bad_request"},
+		req{"integration two webhooks", "POST", "/v2/apps/" + app + "/integrations",
+			webhook(`{"target":"https://a.example","triggers":["*"]},{"target":"https://b.example","triggers":["*"]}`), 400, "bad_request"},
+		req{"webhook not object", "POST", "/v2/apps/" + app + "/integrations", webhook(`"https://a.example"`), 400, "bad_request"},
+		req{"webhook no target", "POST", "/v2/apps/" + app + "/integrations", webhook(`{"triggers":["*"]}`), 400, "bad_request"},
+		req{"webhook relative target", "POST", "/v2/apps/" + app + "/integrations", webhook(`{"target":"/cb","triggers":["*"]}`), 400, "bad_request"},
+		req{"webhook ftp target", "POST", "/v2/apps/" + app + "/integrations", webhook(`{"target":"ftp://a.example","triggers":["*"]}`), 400, "bad_request"},
+		req{"webhook no triggers", "POST", "/v2/apps/" + app + "/integrations", webhook(`{"target":"https://a.example"}`), 400, "bad_request"},
+		req{"webhook empty triggers", "POST", "/v2/apps/" + app + "/integrations", webhook(`{"target":"https://a.example","triggers":[]}`), 400, "bad_request"},
+		req{"webhook trigger number", "POST", "/v2/apps/" + app + "/integrations", webhook(`{"target":"https://a.example","triggers":[1]}`), 400, "bad_request"},
+		req{"webhook flag type", "POST", "/v2/apps/" + app + "/integrations",
+			webhook(`{"target":"https://a.example","triggers":["*"],"includeFullUser":"yes"}`), 400, "bad_request"},
+		req{"integration in missing app", "POST", "/v2/apps/" + missingApp + "/integrations",
+			webhook(`{"target":"https://a.example","triggers":["*"]}`), 404, "app_not_found"},
+		req{"integration displayName too long", "PATCH", "/v2/apps/" + app + "/integrations/" + in, long, 400, "bad_request"},
+		req{"patch missing integration", "PATCH", "/v2/apps/" + app + "/integrations/" + missingIn, `{"displayName":"x"}`, 404, "integration_not_found"},
+		req{"get malformed integration id", "GET", "/v2/apps/" + app + "/integrations/xyz", "", 404, "integration_not_found"},
+		req{"list integrations bad filter", "GET", "/v2/apps/" + app + "/integrations?filter[types]=,", "", 400, "bad_request"},
+		req{"list integrations bad page", "GET", "/v2/apps/" + app + "/integrations?page[size]=1000", "", 400, "bad_request"},
+
+		req{"key in missing app", "POST", "/v2/apps/" + missingApp + "/keys", `{"displayName":"x"}`, 404, "app_not_found"},
+		req{"key in missing integration", "POST", "/v2/apps/" + app + "/integrations/" + missingIn + "/keys", `{"displayName":"x"}`, 404, "integration_not_found"},
+		req{"key of missing integration in missing app", "GET", "/v2/apps/" + missingApp + "/integrations/" + missingIn + "/keys", "", 404, "app_not_found"},
+		req{"get unknown key", "GET", "/v2/apps/" + app + "/keys/app_000000000000000000000000", "", 404, "not_found"},
+		req{"get key id with odd characters", "GET", "/v2/apps/" + app + "/keys/%27%3B--", "", 404, "not_found"},
+		req{"get integration key under app keys", "GET", "/v2/apps/" + app + "/keys/" + key.ID, "", 404, "not_found"},
+		req{"delete app key under integration", "DELETE", "/v2/apps/" + app + "/integrations/" + in + "/keys/" + appKey.ID, "", 404, "not_found"},
+
+		req{"wrong method on apps", "PUT", "/v2/apps", `{}`, 405, "method_not_allowed"},
+		req{"wrong method on keys", "PATCH", "/v2/apps/" + app + "/keys/" + appKey.ID, `{}`, 405, "method_not_allowed"},
+		req{"unknown route", "GET", "/v2/nothing", "", 404, "not_found"},
+	)
+
+	for _, tc := range cases {
+		t.Run(tc.method+" "+tc.name, func(t *testing.T) {
+			before := f.Snapshot(t)
+			resp, body := f.Do(t, tc.method, tc.path, f.acct, tc.body)
+			wantError(t, resp, body, tc.status, tc.code)
+			if tc.status == 405 && resp.Header.Get("Allow") == "" {
+				t.Error("405 without an Allow header")
+			}
+			if after := f.Snapshot(t); after != before {
+				t.Fatalf("the refused request changed the store")
+			}
+		})
+	}
+
+	t.Run("form content type", func(t *testing.T) {
+		resp, body := f.Do(t, "POST", "/v2/apps", f.acct, "displayName=x", "Content-Type", "application/x-www-form-urlencoded")
+		wantError(t, resp, body, http.StatusUnsupportedMediaType, "unsupported_media_type")
+	})
+	t.Run("Allow lists the path's methods", func(t *testing.T) {
+		resp, _ := f.Do(t, "PUT", "/v2/apps/"+app, f.acct, "")
+		if got := resp.Header.Get("Allow"); got != "GET, HEAD, PATCH, DELETE" {
+			t.Fatalf("Allow = %q", got)
+		}
+	})
+	if strings.Contains(f.Logs(), "level=ERROR") {
+		t.Fatalf("bad input logged an internal error:\n%s", f.Logs())
+	}
+}
+
+// TestSecretsAtRest reads the raw database files and the server log: no
+// key secret, webhook secret or Authorization value appears in either.
+func TestSecretsAtRest(t *testing.T) {
+	f := newFixture(t)
+	app := f.createApp(t, "App")
+	resp, body := f.Do(t, "POST", "/v2/apps/"+app+"/integrations", f.acct,
+		`{"type":"custom","webhooks":[{"target":"https://example.com/cb","triggers":["*"]}]}`)
+	want(t, resp, body, http.StatusCreated)
+	in := decode(t, body)["integration"].(map[string]any)
+	hookSecret := in["webhooks"].([]any)[0].(map[string]any)["secret"].(string)
+	k1 := f.createKey(t, f.acct, "/v2/apps/"+app+"/integrations/"+in["id"].(string)+"/keys", "k1")
+	k2 := f.createKey(t, hs256(t, f.Account, "account"), "/v2/apps/"+app+"/keys", "k2")
+	jwtHeader := hs256(t, k2, "app")
+	f.Do(t, "GET", "/v2/apps/"+app, jwtHeader, "")
+	f.Do(t, "GET", "/v2/apps/"+app, k2.Basic(), "")
+	f.Do(t, "GET", "/v2/apps/"+app, "Basic "+b64(k2.ID+":wrong"), "")
+
+	raw := f.RawFiles(t)
+	logs := f.Logs()
+	for name, s := range map[string]string{
+		"account secret": f.Account.Secret, "integration key secret": k1.Secret, "app key secret": k2.Secret,
+		"webhook secret": hookSecret,
+	} {
+		if bytes.Contains(raw, []byte(s)) {
+			t.Errorf("the database files contain the %s", name)
+		}
+		if strings.Contains(logs, s) {
+			t.Errorf("the log contains the %s", name)
+		}
+	}
+	for _, header := range []string{f.acct, k2.Basic(), jwtHeader} {
+		value := strings.SplitN(header, " ", 2)[1]
+		if strings.Contains(logs, value) {
+			t.Errorf("the log contains an Authorization value")
+		}
+	}
+	if !strings.Contains(logs, k2.ID) {
+		t.Error("the log does not name the key that authenticated; it should (ids are not secret)")
+	}
+}

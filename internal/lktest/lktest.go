@@ -1,0 +1,199 @@
+// Package lktest builds a whole Latchkey stack for tests and benchmarks: a
+// real SQLite file in a temporary directory, a fresh master key, the verifier,
+// the core service and the HTTP handler, with its log captured. Nothing is
+// mocked.
+package lktest
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/auth"
+	"github.com/latchkey/latchkey/core"
+	"github.com/latchkey/latchkey/httpapi"
+	"github.com/latchkey/latchkey/secret"
+	"github.com/latchkey/latchkey/store/sqlite"
+)
+
+// Stack is a running Latchkey in process.
+type Stack struct {
+	DBPath   string
+	Store    *sqlite.Store
+	Keys     *secret.Keyring
+	Verifier *auth.Verifier
+	Svc      *core.Service
+	Handler  http.Handler
+	// Server serves Handler on a loopback port.
+	Server *httptest.Server
+	// Account is the bootstrap account key.
+	Account Credentials
+	logs    *syncBuffer
+}
+
+// Credentials are a key id and its secret.
+type Credentials struct {
+	ID, Secret, AccountID string
+}
+
+// Basic returns the HTTP Basic Authorization header value for c.
+func (c Credentials) Basic() string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(c.ID+":"+c.Secret))
+}
+
+// New starts a stack with a bootstrapped account.
+func New(tb testing.TB) *Stack {
+	tb.Helper()
+	ctx := context.Background()
+	s := &Stack{DBPath: filepath.Join(tb.TempDir(), "latchkey.db"), logs: &syncBuffer{}}
+	var err error
+	if s.Store, err = sqlite.Open(ctx, s.DBPath); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Store.Close() })
+	master, err := secret.ParseMasterKey(secret.NewMasterKey())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if s.Keys, err = secret.NewKeyring(master); err != nil {
+		tb.Fatal(err)
+	}
+	if err := core.CheckMasterKey(ctx, s.Store, s.Keys); err != nil {
+		tb.Fatal(err)
+	}
+	s.Verifier = auth.NewVerifier(s.Store, s.Keys, nil)
+	s.Svc = core.New(s.Store, s.Keys, secret.Live, s.Verifier)
+	logger := slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s.Handler = httpapi.NewServer(logger, s.Svc, s.Verifier)
+	s.Server = httptest.NewServer(s.Handler)
+	tb.Cleanup(s.Server.Close)
+	account, key, err := s.Svc.Bootstrap(ctx, "Test account")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s.Account = Credentials{ID: key.ID, Secret: key.Secrets[0].Plain, AccountID: account.ID}
+	return s
+}
+
+// Principal returns the principal the account key authenticates as.
+func (s *Stack) Principal(tb testing.TB) *latchkey.Principal {
+	tb.Helper()
+	p, err := s.Verifier.Basic(context.Background(), s.Account.ID, s.Account.Secret)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// Logs returns everything the server logged so far.
+func (s *Stack) Logs() string { return s.logs.String() }
+
+// Snapshot returns every row of every table, in a stable order: two equal
+// snapshots mean the request between them changed nothing.
+func (s *Stack) Snapshot(tb testing.TB) string {
+	tb.Helper()
+	db, err := sql.Open("sqlite", s.DBPath+"?_pragma=query_only(1)")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	tables := []string{"meta", "accounts", "apps", "integrations", "webhooks", "keys", "key_secrets"}
+	var b strings.Builder
+	for _, table := range tables {
+		rows, err := db.Query(`SELECT * FROM ` + table + ` ORDER BY 1`)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				tb.Fatal(err)
+			}
+			fmt.Fprintf(&b, "%s %v\n", table, vals)
+		}
+		rows.Close()
+	}
+	return b.String()
+}
+
+// RawFiles returns the bytes of the database file and its WAL: everything
+// the store has written to disk.
+func (s *Stack) RawFiles(tb testing.TB) []byte {
+	tb.Helper()
+	var all []byte
+	for _, suffix := range []string{"", "-wal"} {
+		b, err := os.ReadFile(s.DBPath + suffix)
+		if err != nil && !os.IsNotExist(err) {
+			tb.Fatal(err)
+		}
+		all = append(all, b...)
+	}
+	return all
+}
+
+// Do sends a request to the stack's server and returns the response with its
+// body read.
+func (s *Stack) Do(tb testing.TB, method, path, authorization, body string, headers ...string) (*http.Response, []byte) {
+	tb.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, s.Server.URL+path, rd)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := s.Server.Client().Do(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return resp, b
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
