@@ -31,7 +31,26 @@ type Verifier struct {
 	gen    uint64 // bumped by Purge; a load begun under an older gen is not cached
 	byID   map[string]*entry
 	byHash map[[32]byte]*entry
+	// tokens remembers JWTs already verified, by their exact bytes: most
+	// clients sign a token once and send it many times, and a hit skips the
+	// JSON decoding that is most of a JWT check's cost.
+	tokens map[string]*verifiedToken
 }
+
+// verifiedToken is a JWT whose signature, kid and scope were checked.
+type verifiedToken struct {
+	entry *entry
+	// until ends the token's validity: its exp plus the leeway, or the end of
+	// a signing secret's grace period, whichever comes first (zero: never).
+	until time.Time
+}
+
+// Cache bounds: a token longer than maxCachedToken is verified every time,
+// and the token cache is emptied when it reaches maxCachedTokens entries.
+const (
+	maxCachedToken  = 4096
+	maxCachedTokens = 10000
+)
 
 // entry is a verified-ready key: its principal and its secrets' hashes and
 // plaintexts (the plaintext is the HS256 signing key).
@@ -64,6 +83,7 @@ func NewVerifier(store latchkey.Store, keys *secret.Keyring, now func() time.Tim
 		),
 		byID:   map[string]*entry{},
 		byHash: map[[32]byte]*entry{},
+		tokens: map[string]*verifiedToken{},
 	}
 }
 
@@ -74,6 +94,7 @@ func (v *Verifier) Purge() {
 	v.gen++
 	clear(v.byID)
 	clear(v.byHash)
+	clear(v.tokens)
 	v.mu.Unlock()
 }
 
@@ -197,6 +218,20 @@ type claims struct {
 // JWT verifies an HS256 JWT signed with a key's secret, whose header kid is
 // the key id and whose scope claim is the key's scope.
 func (v *Verifier) JWT(ctx context.Context, token string) (*latchkey.Principal, error) {
+	v.mu.RLock()
+	vt := v.tokens[token]
+	gen := v.gen
+	v.mu.RUnlock()
+	if vt != nil {
+		now := v.now()
+		switch {
+		case vt.entry.expired(now):
+			return nil, ErrKeyExpired
+		case !vt.until.IsZero() && !now.Before(vt.until):
+			return nil, ErrJWTExpired
+		}
+		return vt.entry.principal, nil
+	}
 	var (
 		c        claims
 		e        *entry
@@ -214,6 +249,9 @@ func (v *Verifier) JWT(ctx context.Context, token string) (*latchkey.Principal, 
 			return nil, err
 		}
 		now := v.now()
+		if len(e.secrets) == 1 && e.secrets[0].live(now) {
+			return e.secrets[0].plain, nil // the common case, without a set to allocate
+		}
 		set := jwt.VerificationKeySet{Keys: make([]jwt.VerificationKey, 0, len(e.secrets))}
 		for i := range e.secrets {
 			if e.secrets[i].live(now) {
@@ -237,7 +275,35 @@ func (v *Verifier) JWT(ctx context.Context, token string) (*latchkey.Principal, 
 	if c.Scope != string(e.principal.Scope) {
 		return nil, ErrJWTScope
 	}
+	v.rememberToken(token, e, c.ExpiresAt, gen)
 	return e.principal, nil
+}
+
+// rememberToken caches a verified token unless the cache was purged since
+// its check began.
+func (v *Verifier) rememberToken(token string, e *entry, exp *jwt.NumericDate, gen uint64) {
+	if len(token) > maxCachedToken {
+		return
+	}
+	vt := &verifiedToken{entry: e}
+	if exp != nil {
+		vt.until = exp.Add(JWTLeeway)
+	}
+	for _, s := range e.secrets {
+		// Which secret signed is not known here; the earliest end of a grace
+		// period bounds them all.
+		if s.expiresAt != nil && (vt.until.IsZero() || s.expiresAt.Before(vt.until)) {
+			vt.until = *s.expiresAt
+		}
+	}
+	v.mu.Lock()
+	if v.gen == gen {
+		if len(v.tokens) >= maxCachedTokens {
+			clear(v.tokens)
+		}
+		v.tokens[token] = vt
+	}
+	v.mu.Unlock()
 }
 
 // byKeyID returns the cache entry for a key id, loading it on a miss.
