@@ -1,0 +1,259 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/latchkey/latchkey/secret"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+var listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
+
+// startServe runs "latchkey serve" in process on a free port and returns its
+// base URL, its log, and a stop function that returns run's error.
+func startServe(t *testing.T, getenv func(string) string, args ...string) (string, *syncBuffer, func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stderr := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), getenv, &bytes.Buffer{}, stderr)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := listening.FindStringSubmatch(stderr.String()); m != nil {
+			base := "http://" + m[1]
+			resp, err := http.Get(base + "/healthz")
+			if err == nil && resp.StatusCode == 200 {
+				resp.Body.Close()
+				stopped := false
+				stop := func() error {
+					if stopped {
+						return nil
+					}
+					stopped = true
+					cancel()
+					select {
+					case err := <-done:
+						return err
+					case <-time.After(15 * time.Second):
+						t.Fatal("serve did not stop within 15 s of its context ending")
+						return nil
+					}
+				}
+				t.Cleanup(func() { stop() })
+				return base, stderr, stop
+			}
+		}
+		select {
+		case err := <-done:
+			cancel()
+			t.Fatalf("serve exited early: %v\n%s", err, stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	cancel()
+	t.Fatalf("serve never became ready:\n%s", stderr.String())
+	return "", nil, nil
+}
+
+func fileMode(t *testing.T, path string) os.FileMode {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Mode().Perm()
+}
+
+func TestServeFirstStart(t *testing.T) {
+	dir := t.TempDir()
+	base, logs, stop := startServe(t, env(nil), "--db", "sqlite:"+filepath.Join(dir, "lk.db"))
+
+	for _, name := range []string{"master.key", initialCredentialsFile, "lk.db"} {
+		if got := fileMode(t, filepath.Join(dir, name)); got != 0o600 {
+			t.Errorf("%s mode = %v, want 0600", name, got)
+		}
+	}
+	var creds credentials
+	b, err := os.ReadFile(filepath.Join(dir, initialCredentialsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &creds); err != nil || !strings.HasPrefix(creds.ID, "act_") || !secret.WellFormed(creds.Secret) {
+		t.Fatalf("initial credentials = %s (%v)", b, err)
+	}
+	if !strings.Contains(logs.String(), initialCredentialsFile) || strings.Contains(logs.String(), creds.Secret) {
+		t.Fatalf("the log must name the credentials file and never the secret:\n%s", logs)
+	}
+
+	req, _ := http.NewRequest("POST", base+"/v2/apps", strings.NewReader(`{"displayName":"first"}`))
+	req.SetBasicAuth(creds.ID, creds.Secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create app with the initial key: %d", resp.StatusCode)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("graceful shutdown returned %v", err)
+	}
+	if !strings.Contains(logs.String(), "stopped") {
+		t.Fatalf("no shutdown in the log:\n%s", logs)
+	}
+
+	// A second start keeps the data and makes no new first key.
+	os.Remove(filepath.Join(dir, initialCredentialsFile))
+	_, _, stop = startServe(t, env(nil), "--db", "sqlite:"+filepath.Join(dir, "lk.db"))
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, initialCredentialsFile)); !os.IsNotExist(err) {
+		t.Fatal("a second start wrote new initial credentials")
+	}
+}
+
+func TestBootstrap(t *testing.T) {
+	dir := t.TempDir()
+	db := "sqlite:" + filepath.Join(dir, "lk.db")
+	key := secret.NewMasterKey()
+	getenv := env(map[string]string{"LATCHKEY_DB": db, "LATCHKEY_MASTER_KEY": key})
+	var ids, secrets []string
+	for range 2 {
+		var stdout, stderr bytes.Buffer
+		if err := run(context.Background(), []string{"bootstrap"}, getenv, &stdout, &stderr); err != nil {
+			t.Fatalf("bootstrap: %v\n%s", err, stderr.String())
+		}
+		var out map[string]string
+		if err := json.Unmarshal(stdout.Bytes(), &out); err != nil || strings.Count(stdout.String(), "\n") != 1 {
+			t.Fatalf("stdout = %q, want one JSON object", stdout.String())
+		}
+		if !regexp.MustCompile(`^act_[0-9a-f]{24}$`).MatchString(out["id"]) || !secret.WellFormed(out["secret"]) || out["scope"] != "account" {
+			t.Fatalf("bootstrap printed %v", out)
+		}
+		if strings.Contains(stderr.String(), out["secret"]) {
+			t.Fatal("bootstrap logged the secret")
+		}
+		ids, secrets = append(ids, out["id"]), append(secrets, out["secret"])
+	}
+	if ids[0] == ids[1] {
+		t.Fatal("two bootstraps returned one key")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "master.key")); !os.IsNotExist(err) {
+		t.Fatal("a master.key was generated although LATCHKEY_MASTER_KEY was set")
+	}
+
+	// The printed key works on a server started with the same settings.
+	base, _, _ := startServe(t, getenv)
+	req, _ := http.NewRequest("GET", base+"/v2/apps", nil)
+	req.SetBasicAuth(ids[0], secrets[0])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /v2/apps with the bootstrap key: %d", resp.StatusCode)
+	}
+}
+
+func TestMasterKeyChecks(t *testing.T) {
+	dir := t.TempDir()
+	db := "sqlite:" + filepath.Join(dir, "lk.db")
+	first := secret.NewMasterKey()
+	ctx := context.Background()
+	if err := run(ctx, []string{"bootstrap", "--db", db}, env(map[string]string{"LATCHKEY_MASTER_KEY": first}), &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Another key: refused at start, with a message that says why.
+	err := run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--db", db},
+		env(map[string]string{"LATCHKEY_MASTER_KEY": secret.NewMasterKey()}), &bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "does not match") {
+		t.Fatalf("serve with another master key: err = %v", err)
+	}
+	// No key at all, and no master.key beside the database: refused, not replaced.
+	err = run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--db", db}, env(nil), &bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "master.key is missing") {
+		t.Fatalf("serve with no master key: err = %v", err)
+	}
+	if _, statErr := os.Stat(filepath.Join(dir, "master.key")); !os.IsNotExist(statErr) {
+		t.Fatal("a new master.key was generated for a sealed database")
+	}
+	// The right key from a file works.
+	keyFile := filepath.Join(t.TempDir(), "key")
+	os.WriteFile(keyFile, []byte(first+"\n"), 0o600)
+	_, _, stop := startServe(t, env(map[string]string{"LATCHKEY_MASTER_KEY_FILE": keyFile}), "--db", db)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	// A malformed key is refused with its reason.
+	err = run(ctx, []string{"bootstrap", "--db", db}, env(map[string]string{"LATCHKEY_MASTER_KEY": base64.StdEncoding.EncodeToString([]byte("short"))}),
+		&bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "32 bytes") {
+		t.Fatalf("short master key: err = %v", err)
+	}
+}
+
+func TestConfig(t *testing.T) {
+	getenv := env(map[string]string{"LATCHKEY_ADDR": "127.0.0.1:9999", "LATCHKEY_DB": "sqlite:/env/lk.db"})
+	cfg, err := parseConfig("serve", []string{"--db", "sqlite:/flag/lk.db"}, getenv, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.addr != "127.0.0.1:9999" || cfg.sqlitePath != "/flag/lk.db" || cfg.dataDir != "/flag" {
+		t.Fatalf("flag over env over default: got addr %q, db %q, dir %q", cfg.addr, cfg.sqlitePath, cfg.dataDir)
+	}
+	cfg, err = parseConfig("serve", nil, env(nil), &bytes.Buffer{})
+	if err != nil || cfg.addr != "127.0.0.1:8080" || cfg.sqlitePath != "./data/latchkey.db" || cfg.dataDir != "data" {
+		t.Fatalf("defaults: %+v, %v", cfg, err)
+	}
+	for _, args := range [][]string{
+		{"--db", "mysql://x"}, {"--db", "sqlite:"}, {"--db", "postgres://u:pw@h/db"}, {"--nope"}, {"extra"},
+	} {
+		if _, err := parseConfig("serve", args, env(nil), &bytes.Buffer{}); err == nil {
+			t.Errorf("parseConfig(%q) accepted", args)
+		} else if strings.Contains(err.Error(), "pw") {
+			t.Errorf("parseConfig(%q) error shows the password: %v", args, err)
+		}
+	}
+	if err := run(context.Background(), []string{"frobnicate"}, env(nil), &bytes.Buffer{}, &bytes.Buffer{}); err == nil {
+		t.Error("an unknown command was accepted")
+	}
+	if err := run(context.Background(), nil, env(nil), &bytes.Buffer{}, &bytes.Buffer{}); err == nil {
+		t.Error("no command was accepted")
+	}
+}
