@@ -110,6 +110,13 @@ func TestBadInput(t *testing.T) {
 		})
 	}
 
+	t.Run("the snapshot sees a real change", func(t *testing.T) {
+		before := f.Snapshot(t)
+		f.createKey(t, f.acct, "/v2/apps/"+app+"/keys", "real")
+		if f.Snapshot(t) == before {
+			t.Fatal("Snapshot did not change after a key was created: the unchanged-state checks above prove nothing")
+		}
+	})
 	t.Run("form content type", func(t *testing.T) {
 		resp, body := f.Do(t, "POST", "/v2/apps", f.acct, "displayName=x", "Content-Type", "application/x-www-form-urlencoded")
 		wantError(t, resp, body, http.StatusUnsupportedMediaType, "unsupported_media_type")

@@ -7,9 +7,9 @@ package lktest
 import (
 	"bytes"
 	"context"
-	"database/sql"
+	"crypto/sha256"
 	"encoding/base64"
-	"fmt"
+	"encoding/hex"
 	"io"
 	"log/slog"
 	"net/http"
@@ -100,37 +100,13 @@ func (s *Stack) Principal(tb testing.TB) *latchkey.Principal {
 // Logs returns everything the server logged so far.
 func (s *Stack) Logs() string { return s.logs.String() }
 
-// Snapshot returns every row of every table, in a stable order: two equal
-// snapshots mean the request between them changed nothing.
+// Snapshot identifies the store's state on disk: the database file and its
+// WAL, hashed. Any commit changes them, so two equal snapshots mean nothing
+// was written in between, not even in part.
 func (s *Stack) Snapshot(tb testing.TB) string {
 	tb.Helper()
-	db, err := sql.Open("sqlite", s.DBPath+"?_pragma=query_only(1)")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer db.Close()
-	tables := []string{"meta", "accounts", "apps", "integrations", "webhooks", "keys", "key_secrets"}
-	var b strings.Builder
-	for _, table := range tables {
-		rows, err := db.Query(`SELECT * FROM ` + table + ` ORDER BY 1`)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		cols, _ := rows.Columns()
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				tb.Fatal(err)
-			}
-			fmt.Fprintf(&b, "%s %v\n", table, vals)
-		}
-		rows.Close()
-	}
-	return b.String()
+	sum := sha256.Sum256(s.RawFiles(tb))
+	return hex.EncodeToString(sum[:])
 }
 
 // RawFiles returns the bytes of the database file and its WAL: everything
