@@ -9,7 +9,9 @@ import (
 // implement it, and one contract suite (store/storetest) holds both to it.
 //
 // Store methods do no authorization; they enforce integrity only (existence,
-// uniqueness, cascades, quotas). Ids and timestamps are set by the caller.
+// uniqueness, cascades, quotas). Ids and timestamps are set by the caller;
+// times come back in UTC, to the microsecond. Errors name their subject
+// ("account", "app", "integration", "key") in latchkey.Error.Subject.
 type Store interface {
 	io.Closer
 
@@ -38,7 +40,8 @@ type Store interface {
 	// Returns ENOTFOUND.
 	DeleteApp(ctx context.Context, id string) error
 
-	// CreateIntegration returns ENOTFOUND (subject "app") if the app is gone.
+	// CreateIntegration returns ENOTFOUND (subject "app") if the app is gone
+	// and ECONFLICT if the id is taken.
 	CreateIntegration(ctx context.Context, in *Integration) error
 	// Integration returns ENOTFOUND (subject "integration") unless the app
 	// holds that integration.
@@ -46,7 +49,8 @@ type Store interface {
 	// ListIntegrations lists an app's integrations in id order, one page at a
 	// time, optionally only those of the given types.
 	ListIntegrations(ctx context.Context, appID string, types []string, page Page) ([]*Integration, PageInfo, error)
-	// UpdateIntegration replaces an integration's display name. Returns ENOTFOUND.
+	// UpdateIntegration replaces an integration's display name (and
+	// UpdatedAt); nothing else. Returns ENOTFOUND.
 	UpdateIntegration(ctx context.Context, in *Integration) error
 	// DeleteIntegration deletes an integration and its keys. Returns ENOTFOUND.
 	DeleteIntegration(ctx context.Context, appID, id string) error
@@ -56,7 +60,8 @@ type Store interface {
 	// that many keys, it returns ELIMIT and stores nothing. Returns ENOTFOUND if
 	// the owner is gone and ECONFLICT if the id or a secret is taken.
 	CreateKey(ctx context.Context, k *Key, maxPerOwner int) error
-	// Key returns ENOTFOUND (subject "key") if there is no such key.
+	// Key returns ENOTFOUND (subject "key") if there is no such key. A key's
+	// Secrets come oldest first.
 	Key(ctx context.Context, id string) (*Key, error)
 	// KeyBySecretHash finds the key one of whose secrets has this hash.
 	// Returns ENOTFOUND.
@@ -77,6 +82,7 @@ type KeyOwner struct {
 
 // Page asks for one page of a list ordered by id: the Size records after
 // After, or the Size records just before Before (at most one of them is set).
+// Size must be at least 1; stores return EINVALID otherwise.
 type Page struct {
 	After  string
 	Before string

@@ -15,6 +15,9 @@ import (
 func listPage[T any](ctx context.Context, q querier, table, cols, cond string, args []any,
 	page latchkey.Page, scan func(*sql.Rows) (T, error), idOf func(T) string) ([]T, latchkey.PageInfo, error) {
 	var info latchkey.PageInfo
+	if page.Size < 1 {
+		return nil, info, latchkey.Errorf(latchkey.EINVALID, "page size must be at least 1, got %d", page.Size)
+	}
 	query := `SELECT ` + cols + ` FROM ` + table + ` WHERE ` + cond
 	qargs := slices.Clone(args)
 	backward := page.Before != ""
