@@ -154,9 +154,6 @@ func (v *Verifier) Basic(ctx context.Context, id, sec string) (*latchkey.Princip
 		return nil, err
 	}
 	now := v.now()
-	if e.expired(now) {
-		return nil, ErrKeyExpired
-	}
 	sum := v.keys.Hash(sec)
 	matched := false
 	for i := range e.secrets {
@@ -169,6 +166,10 @@ func (v *Verifier) Basic(ctx context.Context, id, sec string) (*latchkey.Princip
 	}
 	if !matched {
 		return nil, ErrInvalid
+	}
+	// Only now, with the secret proven, may the caller learn the key expired.
+	if e.expired(now) {
+		return nil, ErrKeyExpired
 	}
 	return e.principal, nil
 }
