@@ -170,7 +170,7 @@ func TestAppsLifecycle(t *testing.T) {
 
 	resp, body = f.Do(t, "DELETE", "/v2/apps/"+id, f.acct, "")
 	want(t, resp, body, http.StatusOK)
-	if string(body) != "{}\n" {
+	if string(body) != "{}" {
 		t.Fatalf("DELETE body = %q, want {}", body)
 	}
 	resp, body = f.Do(t, "GET", "/v2/apps/"+id, f.acct, "")

@@ -62,12 +62,18 @@ func tooLarge() error {
 	return &BodyError{http.StatusRequestEntityTooLarge, "Request body is larger than 100 kB"}
 }
 
-// WriteJSON writes v as JSON with the given status.
+// WriteJSON writes v as JSON with the given status. The body has no trailing
+// newline: the official Sunshine client resolves a DELETE's body to its text
+// when it is an empty object, and callers compare that text with "{}".
 func WriteJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"response could not be encoded"}`)
+	}
 	// Content-Type must be set before WriteHeader, or it is lost.
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(b)
 }
 
 // AllowedMethods returns the methods for which mux has a route, other than
