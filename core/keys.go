@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"time"
+	"unicode"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/secret"
@@ -158,5 +159,19 @@ func validName(name string) error {
 	if len([]rune(name)) > MaxNameLen {
 		return latchkey.Errorf(latchkey.EINVALID, "name must be at most %d characters", MaxNameLen)
 	}
+	if HasControl(name) {
+		return latchkey.Errorf(latchkey.EINVALID, "name must not contain control characters")
+	}
 	return nil
+}
+
+// HasControl reports whether s holds a control character (C0, DEL or C1):
+// names are shown in logs, terminals and dashboards, where those do harm.
+func HasControl(s string) bool {
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return true
+		}
+	}
+	return false
 }

@@ -41,6 +41,8 @@ func TestBadInput(t *testing.T) {
 			req{"displayName null", "POST", path, `{"displayName":null}`, 400, "bad_request"},
 			req{"displayName empty", "POST", path, `{"displayName":""}`, 400, "bad_request"},
 			req{"displayName 101 characters", "POST", path, long, 400, "bad_request"},
+			req{"displayName with a NUL", "POST", path, `{"displayName":"a\u0000b"}`, 400, "bad_request"},
+			req{"displayName with a newline", "POST", path, `{"displayName":"a\nb"}`, 400, "bad_request"},
 			req{"body over 100 kB", "POST", path, huge, 413, "payload_too_large"},
 		)
 	}

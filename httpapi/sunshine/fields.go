@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/core"
 	"github.com/latchkey/latchkey/httpapi/web"
 )
 
@@ -81,6 +82,8 @@ func checkDisplayName(name, s string) error {
 		return invalid("%s should NOT be shorter than 1 characters", name)
 	case n > 100:
 		return invalid("%s should NOT be longer than 100 characters", name)
+	case core.HasControl(s):
+		return invalid("%s should NOT contain control characters", name)
 	}
 	return nil
 }
