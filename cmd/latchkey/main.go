@@ -70,12 +70,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 const initialCredentialsFile = "initial-credentials.json"
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	cfg, err := parseConfig("serve", args, getenv, stderr)
-	if err != nil {
-		return err
-	}
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	app, err := openApp(ctx, cfg, logger)
+	cfg, logger, app, err := startApp(ctx, "serve", args, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -158,14 +153,9 @@ func newAccount(ctx context.Context, svc *core.Service, name string) (*credentia
 
 func bootstrap(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var name string
-	cfg, err := parseConfig("bootstrap", args, getenv, stderr, func(fs *flagSet) {
+	_, _, app, err := startApp(ctx, "bootstrap", args, getenv, stderr, func(fs *flagSet) {
 		fs.StringVar(&name, "name", "Default account", "the new account's name")
 	})
-	if err != nil {
-		return err
-	}
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	app, err := openApp(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
@@ -175,6 +165,19 @@ func bootstrap(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	return json.NewEncoder(stdout).Encode(creds)
+}
+
+// startApp parses a command's configuration, makes its logger and opens the
+// app: what every command does first.
+func startApp(ctx context.Context, command string, args []string, getenv func(string) string, stderr io.Writer,
+	extra ...func(*flagSet)) (*config, *slog.Logger, *app, error) {
+	cfg, err := parseConfig(command, args, getenv, stderr, extra...)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	a, err := openApp(ctx, cfg, logger)
+	return cfg, logger, a, err
 }
 
 // app is what serve and bootstrap share: the store, the service and the

@@ -10,29 +10,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/latchkey/latchkey/internal/lktest"
 	"github.com/latchkey/latchkey/secret"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 func env(vars map[string]string) func(string) string {
 	return func(k string) string { return vars[k] }
@@ -42,10 +25,10 @@ var listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
 
 // startServe runs "latchkey serve" in process on a free port and returns its
 // base URL, its log, and a stop function that returns run's error.
-func startServe(t *testing.T, getenv func(string) string, args ...string) (string, *syncBuffer, func() error) {
+func startServe(t *testing.T, getenv func(string) string, args ...string) (string, *lktest.Buffer, func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	stderr := &syncBuffer{}
+	stderr := &lktest.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), getenv, &bytes.Buffer{}, stderr)

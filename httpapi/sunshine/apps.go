@@ -194,16 +194,7 @@ func (s *surface) listApps(w http.ResponseWriter, r *http.Request, p *latchkey.P
 	if err != nil {
 		return err
 	}
-	out := make([]appJSON, len(apps))
-	var first, last string
-	for i, a := range apps {
-		out[i] = renderApp(a)
-	}
-	if len(apps) > 0 {
-		first, last = apps[0].ID, apps[len(apps)-1].ID
-	}
-	m, l := pageMeta(r, lq, first, last, info, nil)
-	web.WriteJSON(w, http.StatusOK, map[string]any{"apps": out, "meta": m, "links": l})
+	writePage(w, r, "apps", apps, renderApp, func(a *latchkey.App) string { return a.ID }, lq, info, nil)
 	return nil
 }
 

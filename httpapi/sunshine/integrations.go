@@ -189,16 +189,7 @@ func (s *surface) listIntegrations(w http.ResponseWriter, r *http.Request, p *la
 	if err != nil {
 		return err
 	}
-	out := make([]integrationJSON, len(list))
-	var first, last string
-	for i, in := range list {
-		out[i] = renderIntegration(in)
-	}
-	if len(list) > 0 {
-		first, last = list[0].ID, list[len(list)-1].ID
-	}
-	m, l := pageMeta(r, lq, first, last, info, extra)
-	web.WriteJSON(w, http.StatusOK, map[string]any{"integrations": out, "meta": m, "links": l})
+	writePage(w, r, "integrations", list, renderIntegration, func(in *latchkey.Integration) string { return in.ID }, lq, info, extra)
 	return nil
 }
 

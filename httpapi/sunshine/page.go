@@ -7,6 +7,7 @@ import (
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/core"
+	"github.com/latchkey/latchkey/httpapi/web"
 )
 
 // Page sizes, from the specification's page schema.
@@ -56,9 +57,25 @@ type links struct {
 	Prev string `json:"prev,omitempty"`
 }
 
+// writePage writes one page of a list as {name: [...], meta, links}, each
+// item rendered by render. extra holds query parameters (a filter) that the
+// links must keep.
+func writePage[T, J any](w http.ResponseWriter, r *http.Request, name string, items []T, render func(T) J, id func(T) string,
+	lq listQuery, info latchkey.PageInfo, extra url.Values) {
+	out := make([]J, len(items))
+	var first, last string
+	for i, item := range items {
+		out[i] = render(item)
+	}
+	if len(items) > 0 {
+		first, last = id(items[0]), id(items[len(items)-1])
+	}
+	m, l := pageMeta(r, lq, first, last, info, extra)
+	web.WriteJSON(w, http.StatusOK, map[string]any{name: out, "meta": m, "links": l})
+}
+
 // pageMeta describes a page with the ids at its edges: cursors and links
-// appear only where there are records beyond that edge. extra holds query
-// parameters (a filter) that the links must keep.
+// appear only where there are records beyond that edge.
 func pageMeta(r *http.Request, lq listQuery, first, last string, info latchkey.PageInfo, extra url.Values) (meta, links) {
 	m := meta{HasMore: info.HasMore}
 	var l links

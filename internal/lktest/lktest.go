@@ -40,7 +40,7 @@ type Stack struct {
 	Server *httptest.Server
 	// Account is the bootstrap account key.
 	Account Credentials
-	logs    *syncBuffer
+	logs    *Buffer
 }
 
 // Credentials are a key id and its secret.
@@ -57,7 +57,7 @@ func (c Credentials) Basic() string {
 func New(tb testing.TB) *Stack {
 	tb.Helper()
 	ctx := context.Background()
-	s := &Stack{DBPath: filepath.Join(tb.TempDir(), "latchkey.db"), logs: &syncBuffer{}}
+	s := &Stack{DBPath: filepath.Join(tb.TempDir(), "latchkey.db"), logs: &Buffer{}}
 	var err error
 	if s.Store, err = sqlite.Open(ctx, s.DBPath); err != nil {
 		tb.Fatal(err)
@@ -157,18 +157,21 @@ func (s *Stack) Do(tb testing.TB, method, path, authorization, body string, head
 	return resp, b
 }
 
-type syncBuffer struct {
+// Buffer is a bytes.Buffer safe for a server's goroutines to write while a
+// test reads it.
+type Buffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *Buffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+// String returns what was written so far.
+func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
