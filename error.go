@@ -18,11 +18,14 @@ const (
 )
 
 // Error is an application error: a machine code, the kind of thing it is about
-// (such as "app", "integration" or "key"), and a message safe to show a client.
+// (such as "app", "integration" or "key"), a message safe to show a client,
+// and for EINVALID the request field at fault, if one is (dot notation, as
+// in "acl.0.permissions").
 type Error struct {
 	Code    string
 	Subject string
 	Message string
+	Field   string
 }
 
 func (e *Error) Error() string {
@@ -35,6 +38,11 @@ func (e *Error) Error() string {
 // Errorf returns an application error with the given code and message.
 func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Invalid returns the EINVALID error for a field.
+func Invalid(field, message string) *Error {
+	return &Error{Code: EINVALID, Field: field, Message: message}
 }
 
 // NotFound returns the ENOTFOUND error for a subject such as "app".
@@ -61,6 +69,15 @@ func ErrorSubject(err error) string {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Subject
+	}
+	return ""
+}
+
+// ErrorField returns the field an EINVALID error is about, or "".
+func ErrorField(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Field
 	}
 	return ""
 }

@@ -68,6 +68,13 @@ type Store interface {
 	KeyBySecretHash(ctx context.Context, hash []byte) (*Key, error)
 	// ListKeys lists the keys owned exactly by the filter's owner, in id order.
 	ListKeys(ctx context.Context, owner KeyOwner) ([]*Key, error)
+	// QueryKeys lists one page of the keys owned exactly by q.Owner that
+	// match every filter, in q's order (then by id), with the total number of
+	// matches. Returns EINVALID for a negative limit or offset.
+	QueryKeys(ctx context.Context, q KeyQuery) ([]*Key, int, error)
+	// UpdateKey replaces a key's name, policy and UpdatedAt; its owner, id,
+	// secrets and CreatedAt stay. Returns ENOTFOUND.
+	UpdateKey(ctx context.Context, k *Key) error
 	// DeleteKey returns ENOTFOUND.
 	DeleteKey(ctx context.Context, id string) error
 }
@@ -96,4 +103,40 @@ type PageInfo struct {
 	HasMore bool
 	HasPrev bool
 	HasNext bool
+}
+
+// KeyQuery selects, orders and pages keys.
+type KeyQuery struct {
+	Owner   KeyOwner
+	Filters []KeyFilter
+	Sort    []KeySort
+	Limit   int
+	Offset  int
+}
+
+// KeyField names a key field that can be filtered or sorted on.
+type KeyField string
+
+// The fields: id, name and type can be filtered on; id, created and
+// updated sorted on.
+const (
+	KeyFieldID      KeyField = "id"
+	KeyFieldName    KeyField = "name"
+	KeyFieldType    KeyField = "type"
+	KeyFieldCreated KeyField = "created"
+	KeyFieldUpdated KeyField = "updated"
+)
+
+// KeyFilter keeps the keys whose Field equals one of Values, or, if Negate,
+// none of them.
+type KeyFilter struct {
+	Field  KeyField
+	Values []string
+	Negate bool
+}
+
+// KeySort orders by Field, descending if Desc.
+type KeySort struct {
+	Field KeyField
+	Desc  bool
 }

@@ -112,6 +112,20 @@ var (
 	ErrNotACredential = &latchkey.Error{Code: latchkey.EUNAUTHORIZED, Message: "Unsupported Authorization scheme"}
 )
 
+// Headers verifies whichever credential a request carries: apiKey (the
+// value of a REB-APIKEY or X-API-Key header) if set, else the Authorization
+// header, which may also hold a bare secret with no scheme, as Rebilly's
+// publishable keys are sent.
+func (v *Verifier) Headers(ctx context.Context, apiKey, authorization string) (*latchkey.Principal, error) {
+	if apiKey = strings.TrimSpace(apiKey); apiKey != "" {
+		return v.Secret(ctx, apiKey)
+	}
+	if raw := strings.TrimSpace(authorization); secret.WellFormed(raw) {
+		return v.Secret(ctx, raw)
+	}
+	return v.Authorization(ctx, authorization)
+}
+
 // Authorization verifies an HTTP Authorization header value: "Basic
 // base64(id:secret)", or "Bearer " followed by a JWT or a bare secret.
 func (v *Verifier) Authorization(ctx context.Context, header string) (*latchkey.Principal, error) {

@@ -11,6 +11,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/auth"
+	"github.com/latchkey/latchkey/core"
 	"github.com/latchkey/latchkey/internal/lktest"
 )
 
@@ -82,7 +83,7 @@ func TestPurge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := s.Svc.CreateKey(ctx, p, latchkey.KeyOwner{AppID: app.ID}, "k", latchkey.Policy{}, 0)
+	k, err := s.Svc.CreateKey(ctx, p, core.KeySpec{Owner: latchkey.KeyOwner{AppID: app.ID}, Name: "k"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +108,7 @@ func TestExpiredKey(t *testing.T) {
 	s := lktest.New(t)
 	ctx := context.Background()
 	past := time.Now().Add(-time.Minute)
-	k, err := s.Svc.CreateKey(ctx, s.Principal(t), latchkey.KeyOwner{}, "expired", latchkey.Policy{ExpiresAt: &past}, 0)
+	k, err := s.Svc.CreateKey(ctx, s.Principal(t), core.KeySpec{Name: "expired", Policy: latchkey.Policy{ExpiresAt: &past}})
 	if err != nil {
 		t.Fatal(err)
 	}

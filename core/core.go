@@ -65,6 +65,33 @@ func NewObjectID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// crockford is the ULID alphabet: Crockford's base32.
+const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+// NewULID returns a ULID: 48 bits of Unix milliseconds then 80 random bits,
+// as 26 characters of Crockford base32, so that ids sort by creation time.
+// The Rebilly dialect's ids are "api_key_" and a ULID.
+func NewULID() string {
+	var b [16]byte
+	ms := uint64(time.Now().UnixMilli())
+	for i := range 6 {
+		b[i] = byte(ms >> (40 - 8*i))
+	}
+	if _, err := rand.Read(b[6:]); err != nil {
+		panic("core: crypto/rand failed: " + err.Error())
+	}
+	// 128 bits in 26 characters of 5 bits: the first character carries 3.
+	var out [26]byte
+	hi := binary.BigEndian.Uint64(b[:8])
+	lo := binary.BigEndian.Uint64(b[8:])
+	for i := 25; i >= 0; i-- {
+		out[i] = crockford[lo&31]
+		lo = lo>>5 | hi<<59
+		hi >>= 5
+	}
+	return string(out[:])
+}
+
 // IsObjectID reports whether s has the form NewObjectID makes.
 func IsObjectID(s string) bool {
 	if len(s) != 24 {
@@ -89,7 +116,7 @@ func forbidden() error {
 func (s *Service) Bootstrap(ctx context.Context, name string) (*latchkey.Account, *latchkey.Key, error) {
 	now := s.timestamp()
 	a := &latchkey.Account{ID: NewObjectID(), Name: name, CreatedAt: now}
-	k, err := s.newKey(latchkey.KeyOwner{AccountID: a.ID}, "Bootstrap key", latchkey.Policy{Type: latchkey.KeyTypeSecret}, now)
+	k, err := s.newKey(latchkey.KeyOwner{AccountID: a.ID}, "", "Bootstrap key", latchkey.Policy{Type: latchkey.KeyTypeSecret}, now)
 	if err != nil {
 		return nil, nil, err
 	}

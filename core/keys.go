@@ -43,36 +43,142 @@ func (s *Service) ownerFor(ctx context.Context, p *latchkey.Principal, owner *la
 	}
 }
 
-// CreateKey makes a key for owner, which the principal must be able to
-// manage, and returns it with its secret in plaintext (once; later reads
-// unseal it). maxPerOwner > 0 caps the keys one owner holds (ELIMIT).
-func (s *Service) CreateKey(ctx context.Context, p *latchkey.Principal, owner latchkey.KeyOwner, name string, policy latchkey.Policy, maxPerOwner int) (*latchkey.Key, error) {
-	if err := validName(name); err != nil {
+// KeySpec asks for a new key.
+type KeySpec struct {
+	// Owner is the app or integration that will hold the key (AppID empty:
+	// the principal's account); the principal must be able to manage it.
+	Owner latchkey.KeyOwner
+	// ID is the key's id; empty gets an id in the Sunshine style (act_, app_
+	// or int_ and 24 hex digits). A surface that takes client-chosen ids
+	// validates them.
+	ID     string
+	Name   string
+	Policy latchkey.Policy
+	// MaxPerOwner > 0 caps the keys one owner holds (ELIMIT).
+	MaxPerOwner int
+}
+
+// CreateKey makes a key and returns it with its secret in plaintext (once;
+// later reads unseal it). The key's policy is narrowed to the principal's:
+// an ACL or address list left unset inherits the principal's, and one wider
+// than the principal's is refused (EFORBIDDEN).
+func (s *Service) CreateKey(ctx context.Context, p *latchkey.Principal, spec KeySpec) (*latchkey.Key, error) {
+	if err := validName(spec.Name); err != nil {
 		return nil, err
 	}
+	owner := spec.Owner
 	if err := s.ownerFor(ctx, p, &owner); err != nil {
+		return nil, err
+	}
+	policy, err := grantable(p, spec.Policy)
+	if err != nil {
 		return nil, err
 	}
 	if policy.Type == "" {
 		policy.Type = latchkey.KeyTypeSecret
 	}
-	k, err := s.newKey(owner, name, policy, s.timestamp())
+	k, err := s.newKey(owner, spec.ID, spec.Name, policy, s.timestamp())
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.CreateKey(ctx, k, maxPerOwner); err != nil {
+	if err := s.store.CreateKey(ctx, k, spec.MaxPerOwner); err != nil {
 		return nil, err
 	}
 	return k, nil
 }
 
-// newKey builds a key with a fresh id and secret, hashed and sealed.
-func (s *Service) newKey(owner latchkey.KeyOwner, name string, policy latchkey.Policy, now time.Time) (*latchkey.Key, error) {
+// grantable returns the policy a principal may give a key: what it asked
+// for, with an unset ACL or address list inheriting the principal's, and
+// EFORBIDDEN if that is still wider than the principal's own.
+func grantable(p *latchkey.Principal, want latchkey.Policy) (latchkey.Policy, error) {
+	if want.ACL == nil && p.Policy.ACL != nil {
+		want.ACL = p.Policy.ACL
+	}
+	if want.AllowedIPs == nil && p.Policy.AllowedIPs != nil {
+		want.AllowedIPs = p.Policy.AllowedIPs
+	}
+	if !p.Policy.Covers(want) {
+		return want, &latchkey.Error{Code: latchkey.EFORBIDDEN,
+			Message: "Forbidden: a key cannot grant permissions, scopes or addresses beyond its own"}
+	}
+	return want, nil
+}
+
+// UpdateKey replaces the name and policy of one of owner's keys. The type is
+// fixed at creation (a secret's prefix says it); the policy is narrowed to
+// the principal's as for CreateKey.
+func (s *Service) UpdateKey(ctx context.Context, p *latchkey.Principal, owner latchkey.KeyOwner, keyID, name string, policy latchkey.Policy) (*latchkey.Key, error) {
+	if err := validName(name); err != nil {
+		return nil, err
+	}
+	k, err := s.ownedKey(ctx, p, owner, keyID)
+	if err != nil {
+		return nil, err
+	}
+	if policy.Type != "" && policy.Type != k.Policy.Type {
+		return nil, latchkey.Invalid("type", "type cannot be changed after the key is created")
+	}
+	policy.Type = k.Policy.Type
+	if policy, err = grantable(p, policy); err != nil {
+		return nil, err
+	}
+	k.Name, k.Policy, k.UpdatedAt = name, policy, s.timestamp()
+	if err := s.store.UpdateKey(ctx, k); err != nil {
+		return nil, err
+	}
+	s.purge()
+	return k, s.unseal(k)
+}
+
+// PutKey creates spec's key with the id it names, or, if owner already holds
+// a key with that id, updates it; created says which. An id taken by a key
+// the principal cannot see as owner's is ECONFLICT.
+func (s *Service) PutKey(ctx context.Context, p *latchkey.Principal, spec KeySpec) (k *latchkey.Key, created bool, err error) {
+	for range 2 { // a create that loses a race to the same id retries as an update
+		k, err = s.UpdateKey(ctx, p, spec.Owner, spec.ID, spec.Name, spec.Policy)
+		if latchkey.ErrorCode(err) != latchkey.ENOTFOUND || latchkey.ErrorSubject(err) != "key" {
+			return k, false, err
+		}
+		if _, err := s.store.Key(ctx, spec.ID); err == nil {
+			return nil, false, &latchkey.Error{Code: latchkey.ECONFLICT, Subject: "key",
+				Message: "an API key with this id already exists elsewhere"}
+		}
+		k, err = s.CreateKey(ctx, p, spec)
+		if latchkey.ErrorCode(err) != latchkey.ECONFLICT {
+			return k, err == nil, err
+		}
+	}
+	return nil, false, err
+}
+
+// QueryKeys lists one page of the keys held exactly by q.Owner, with their
+// secrets unsealed, and the number of all matches.
+func (s *Service) QueryKeys(ctx context.Context, p *latchkey.Principal, q latchkey.KeyQuery) ([]*latchkey.Key, int, error) {
+	if err := s.ownerFor(ctx, p, &q.Owner); err != nil {
+		return nil, 0, err
+	}
+	keys, total, err := s.store.QueryKeys(ctx, q)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, k := range keys {
+		if err := s.unseal(k); err != nil {
+			return nil, 0, err
+		}
+	}
+	return keys, total, nil
+}
+
+// newKey builds a key with a fresh secret, hashed and sealed, and the given
+// id (a fresh Sunshine-style one if empty).
+func (s *Service) newKey(owner latchkey.KeyOwner, id, name string, policy latchkey.Policy, now time.Time) (*latchkey.Key, error) {
 	k := &latchkey.Key{
-		AccountID: owner.AccountID, AppID: owner.AppID, IntegrationID: owner.IntegrationID,
+		ID: id, AccountID: owner.AccountID, AppID: owner.AppID, IntegrationID: owner.IntegrationID,
 		Name: name, Policy: policy, CreatedAt: now, UpdatedAt: now,
 	}
-	k.ID = keyIDPrefix[k.Scope()] + NewObjectID()
+	if k.ID == "" {
+		k.ID = keyIDPrefix[k.Scope()] + NewObjectID()
+	}
 	kind := secret.SecretKind
 	if policy.Type == latchkey.KeyTypePublishable {
 		kind = secret.PublishableKind

@@ -17,18 +17,18 @@ import (
 )
 
 // NewServer returns the handler for every route Latchkey serves.
-func NewServer(logger *slog.Logger, svc *core.Service, verifier *auth.Verifier) http.Handler {
+func NewServer(logger *slog.Logger, cfg web.Config, svc *core.Service, verifier *auth.Verifier) http.Handler {
 	mux := http.NewServeMux()
-	addRoutes(mux, logger, svc, verifier)
+	addRoutes(mux, logger, cfg, svc, verifier)
 	return logRequests(logger, recoverPanics(logger, mux))
 }
 
 // addRoutes mounts every surface; each surface's own routes.go lists its routes.
-func addRoutes(mux *http.ServeMux, logger *slog.Logger, svc *core.Service, verifier *auth.Verifier) {
+func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg web.Config, svc *core.Service, verifier *auth.Verifier) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	sunshine.AddRoutes(mux, logger, svc, verifier)
+	sunshine.AddRoutes(mux, logger, cfg, svc, verifier)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		web.WriteJSON(w, http.StatusNotFound, map[string]any{"error": map[string]string{
 			"code": "not_found", "message": "No route for " + r.URL.Path,

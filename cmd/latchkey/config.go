@@ -8,12 +8,14 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/core"
+	"github.com/latchkey/latchkey/httpapi/web"
 	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/store/sqlite"
 )
@@ -29,6 +31,11 @@ type config struct {
 	masterKeyText string // LATCHKEY_MASTER_KEY; environment only, so it never shows in ps
 	sqlitePath    string
 	dataDir       string
+	environment   string
+	// trustedProxies and allowPrivate are the flags behind web.
+	trustedProxies string
+	allowPrivate   bool
+	web            web.Config
 }
 
 const defaultDB = "sqlite:./data/latchkey.db"
@@ -41,6 +48,9 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 	fs.StringVar(&cfg.db, "db", defaultDB, "database DSN (env LATCHKEY_DB)")
 	fs.StringVar(&cfg.masterKeyFile, "master-key-file", "", "file holding the master key, base64 (env LATCHKEY_MASTER_KEY_FILE); "+
 		"default: master.key beside the SQLite file, generated on first start")
+	fs.StringVar(&cfg.environment, "environment", "live", "live or sandbox: the middle part of new secrets' prefix, as in sk_live_ (env LATCHKEY_ENVIRONMENT)")
+	fs.StringVar(&cfg.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of proxies whose X-Forwarded-For and Forwarded headers are believed (env LATCHKEY_TRUSTED_PROXIES)")
+	fs.BoolVar(&cfg.allowPrivate, "allow-private-ips", false, "let keys' allowedIps name private and other non-public addresses (env LATCHKEY_ALLOW_PRIVATE_IPS)")
 	for _, f := range extra {
 		f(fs)
 	}
@@ -52,7 +62,8 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	for name, env := range map[string]string{"addr": "LATCHKEY_ADDR", "db": "LATCHKEY_DB", "master-key-file": "LATCHKEY_MASTER_KEY_FILE"} {
+	for name, env := range map[string]string{"addr": "LATCHKEY_ADDR", "db": "LATCHKEY_DB", "master-key-file": "LATCHKEY_MASTER_KEY_FILE",
+		"environment": "LATCHKEY_ENVIRONMENT", "trusted-proxies": "LATCHKEY_TRUSTED_PROXIES", "allow-private-ips": "LATCHKEY_ALLOW_PRIVATE_IPS"} {
 		if v := getenv(env); v != "" && !set[name] {
 			if err := fs.Set(name, v); err != nil {
 				return nil, err
@@ -60,6 +71,24 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 		}
 	}
 	cfg.masterKeyText = getenv("LATCHKEY_MASTER_KEY")
+	if cfg.environment != string(secret.Live) && cfg.environment != string(secret.Sandbox) {
+		return nil, fmt.Errorf("--environment %q: want live or sandbox", cfg.environment)
+	}
+	cfg.web.AllowPrivateIPs = cfg.allowPrivate
+	for _, part := range strings.Split(cfg.trustedProxies, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		prefix, err := netip.ParsePrefix(part)
+		if err != nil {
+			addr, addrErr := netip.ParseAddr(part)
+			if addrErr != nil {
+				return nil, fmt.Errorf("--trusted-proxies: %q is not a CIDR or an address", part)
+			}
+			prefix = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		cfg.web.TrustedProxies = append(cfg.web.TrustedProxies, prefix.Masked())
+	}
 
 	switch {
 	case strings.HasPrefix(cfg.db, "sqlite:"):
@@ -102,7 +131,7 @@ func openApp(ctx context.Context, cfg *config, logger *slog.Logger) (*app, error
 		return nil, err
 	}
 	verifier := auth.NewVerifier(store, keys, nil)
-	svc := core.New(store, keys, secret.Live, verifier)
+	svc := core.New(store, keys, secret.Environment(cfg.environment), verifier)
 	return &app{store: store, svc: svc, verifier: verifier}, nil
 }
 

@@ -92,7 +92,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return err
 	}
 	srv := &http.Server{
-		Handler:           httpapi.NewServer(logger, app.svc, app.verifier),
+		Handler:           httpapi.NewServer(logger, cfg.web, app.svc, app.verifier),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,

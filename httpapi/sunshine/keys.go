@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/core"
 	"github.com/latchkey/latchkey/httpapi/web"
 )
 
@@ -58,7 +59,7 @@ func (s *surface) createKey(w http.ResponseWriter, r *http.Request, p *latchkey.
 	if err != nil {
 		return err
 	}
-	k, err := s.svc.CreateKey(r.Context(), p, owner, name, latchkey.Policy{}, MaxKeysPerOwner)
+	k, err := s.svc.CreateKey(r.Context(), p, core.KeySpec{Owner: owner, Name: name, MaxPerOwner: MaxKeysPerOwner})
 	if err != nil {
 		return err
 	}

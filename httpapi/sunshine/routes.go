@@ -12,6 +12,7 @@ import (
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/core"
+	"github.com/latchkey/latchkey/httpapi/web"
 )
 
 // MaxKeysPerOwner is the specification's cap: 10 keys per app and per integration.
@@ -26,8 +27,8 @@ var (
 // AddRoutes mounts the surface on mux. This table is the one place its routes
 // are listed; each names the specification's operation id and the key scopes
 // it admits.
-func AddRoutes(mux *http.ServeMux, logger *slog.Logger, svc *core.Service, verifier *auth.Verifier) {
-	s := &surface{logger: logger, svc: svc, verifier: verifier}
+func AddRoutes(mux *http.ServeMux, logger *slog.Logger, cfg web.Config, svc *core.Service, verifier *auth.Verifier) {
+	s := &surface{logger: logger, cfg: cfg, svc: svc, verifier: verifier}
 	route := func(pattern, operationID string, scopes []latchkey.Scope, h handlerFunc) {
 		mux.Handle(pattern, s.operation(operationID, scopes, h))
 	}

@@ -15,6 +15,7 @@ import (
 
 type surface struct {
 	logger   *slog.Logger
+	cfg      web.Config
 	svc      *core.Service
 	verifier *auth.Verifier
 }
@@ -23,17 +24,18 @@ type surface struct {
 // admitted. A returned error is written in this dialect's format.
 type handlerFunc func(w http.ResponseWriter, r *http.Request, p *latchkey.Principal) error
 
-// operation authenticates a request (HTTP Basic or a Bearer JWT), admits it
-// only if the key's scope is one the operation allows and, for app and
-// integration keys, only on their own app, then runs h.
+// operation authenticates a request (HTTP Basic, a Bearer JWT, or any other
+// form web.Gate takes), applies the key's policy (publishable keys, allowed
+// addresses, ACL), admits it only if the key's scope is one the operation
+// allows and, for app and integration keys, only on their own app, then
+// runs h.
 func (s *surface) operation(operationID string, scopes []latchkey.Scope, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.verifier.Authorization(r.Context(), r.Header.Get("Authorization"))
+		p, err := web.Gate(r, s.cfg, s.verifier, operationID, r.PathValue("appId"))
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		web.SetKeyID(r.Context(), p.KeyID)
 		if !slices.Contains(scopes, p.Scope) {
 			s.writeError(w, r, &latchkey.Error{Code: latchkey.EFORBIDDEN,
 				Message: "Forbidden: " + operationID + " needs a key of scope " + scopeList(scopes)})

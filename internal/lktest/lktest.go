@@ -24,6 +24,7 @@ import (
 	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/core"
 	"github.com/latchkey/latchkey/httpapi"
+	"github.com/latchkey/latchkey/httpapi/web"
 	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/store/sqlite"
 )
@@ -53,8 +54,14 @@ func (c Credentials) Basic() string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(c.ID+":"+c.Secret))
 }
 
-// New starts a stack with a bootstrapped account.
+// New starts a stack with a bootstrapped account and the default web.Config.
 func New(tb testing.TB) *Stack {
+	tb.Helper()
+	return NewWithConfig(tb, web.Config{})
+}
+
+// NewWithConfig starts a stack with a bootstrapped account and cfg.
+func NewWithConfig(tb testing.TB, cfg web.Config) *Stack {
 	tb.Helper()
 	ctx := context.Background()
 	s := &Stack{DBPath: filepath.Join(tb.TempDir(), "latchkey.db"), logs: &Buffer{}}
@@ -76,7 +83,7 @@ func New(tb testing.TB) *Stack {
 	s.Verifier = auth.NewVerifier(s.Store, s.Keys, nil)
 	s.Svc = core.New(s.Store, s.Keys, secret.Live, s.Verifier)
 	logger := slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s.Handler = httpapi.NewServer(logger, s.Svc, s.Verifier)
+	s.Handler = httpapi.NewServer(logger, cfg, s.Svc, s.Verifier)
 	s.Server = httptest.NewServer(s.Handler)
 	tb.Cleanup(s.Server.Close)
 	account, key, err := s.Svc.Bootstrap(ctx, "Test account")

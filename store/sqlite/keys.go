@@ -76,15 +76,7 @@ func ownerCondition(o latchkey.KeyOwner) (string, []any) {
 }
 
 func insertKey(ctx context.Context, tx *sql.Tx, k *latchkey.Key) error {
-	acl, err := nullableJSON(k.Policy.ACL, k.Policy.ACL == nil)
-	if err != nil {
-		return err
-	}
-	ips, err := nullableJSON(k.Policy.AllowedIPs, k.Policy.AllowedIPs == nil)
-	if err != nil {
-		return err
-	}
-	metadata, err := nullableJSON(k.Policy.Metadata, k.Policy.Metadata == nil)
+	acl, ips, metadata, err := encodePolicy(k.Policy)
 	if err != nil {
 		return err
 	}
@@ -145,7 +137,13 @@ func (s *Store) DeleteKey(ctx context.Context, id string) error {
 
 // queryKeys returns the keys matching cond in id order, with their secrets.
 func (s *Store) queryKeys(ctx context.Context, cond string, args ...any) ([]*latchkey.Key, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT `+keyColumns+` FROM keys WHERE `+cond+` ORDER BY id`, args...)
+	return s.queryKeysOrdered(ctx, cond+` ORDER BY id`, args...)
+}
+
+// queryKeysOrdered returns the keys a WHERE tail (condition, order, limit)
+// selects, with their secrets.
+func (s *Store) queryKeysOrdered(ctx context.Context, tail string, args ...any) ([]*latchkey.Key, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT `+keyColumns+` FROM keys WHERE `+tail, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -247,4 +245,89 @@ func nullString(s string) any {
 		return nil
 	}
 	return s
+}
+
+// keyColumnOf maps the fields a query may name to their columns; nothing
+// from a request reaches the SQL text except through this map.
+var keyColumnOf = map[latchkey.KeyField]string{
+	latchkey.KeyFieldID:      "id",
+	latchkey.KeyFieldName:    "name",
+	latchkey.KeyFieldType:    "type",
+	latchkey.KeyFieldCreated: "created_at",
+	latchkey.KeyFieldUpdated: "updated_at",
+}
+
+// QueryKeys lists one filtered, ordered page of an owner's keys and counts
+// all matches.
+func (s *Store) QueryKeys(ctx context.Context, q latchkey.KeyQuery) ([]*latchkey.Key, int, error) {
+	if q.Limit < 0 || q.Offset < 0 {
+		return nil, 0, latchkey.Errorf(latchkey.EINVALID, "limit and offset must not be negative")
+	}
+	cond, args := ownerCondition(q.Owner)
+	for _, f := range q.Filters {
+		col, ok := keyColumnOf[f.Field]
+		if !ok || len(f.Values) == 0 {
+			return nil, 0, latchkey.Errorf(latchkey.EINVALID, "cannot filter on %q", f.Field)
+		}
+		op := " IN ("
+		if f.Negate {
+			op = " NOT IN ("
+		}
+		cond += " AND " + col + op + placeholders(len(f.Values)) + ")"
+		for _, v := range f.Values {
+			args = append(args, v)
+		}
+	}
+	order := ""
+	for _, srt := range q.Sort {
+		col, ok := keyColumnOf[srt.Field]
+		if !ok {
+			return nil, 0, latchkey.Errorf(latchkey.EINVALID, "cannot sort on %q", srt.Field)
+		}
+		order += col
+		if srt.Desc {
+			order += " DESC"
+		}
+		order += ", "
+	}
+	order += "id"
+
+	var total int
+	if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM keys WHERE `+cond, args...).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	if q.Limit == 0 || q.Offset >= total {
+		return []*latchkey.Key{}, total, nil
+	}
+	keys, err := s.queryKeysOrdered(ctx, cond+` ORDER BY `+order+` LIMIT ? OFFSET ?`, append(args, q.Limit, q.Offset)...)
+	return keys, total, err
+}
+
+// UpdateKey replaces a key's name and policy.
+func (s *Store) UpdateKey(ctx context.Context, k *latchkey.Key) error {
+	acl, ips, metadata, err := encodePolicy(k.Policy)
+	if err != nil {
+		return err
+	}
+	return s.inWriteTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE keys SET name = ?, type = ?, acl = ?, allowed_ips = ?, expires_at = ?,
+			metadata = ?, updated_at = ? WHERE id = ?`,
+			k.Name, string(k.Policy.Type), acl, ips, formatTimePtr(k.Policy.ExpiresAt), metadata, formatTime(k.UpdatedAt), k.ID)
+		if err != nil {
+			return err
+		}
+		return mustAffect(res, "key")
+	})
+}
+
+// encodePolicy encodes a policy's JSON columns; nil stays SQL NULL.
+func encodePolicy(p latchkey.Policy) (acl, ips, metadata any, err error) {
+	if acl, err = nullableJSON(p.ACL, p.ACL == nil); err != nil {
+		return nil, nil, nil, err
+	}
+	if ips, err = nullableJSON(p.AllowedIPs, p.AllowedIPs == nil); err != nil {
+		return nil, nil, nil, err
+	}
+	metadata, err = nullableJSON(p.Metadata, p.Metadata == nil)
+	return acl, ips, metadata, err
 }

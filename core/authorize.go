@@ -1,0 +1,25 @@
+package core
+
+import (
+	"net/netip"
+
+	"github.com/latchkey/latchkey"
+)
+
+// Authorize applies a key's policy to one request, the same way on every
+// surface: publishable keys may not manage anything (EUNAUTHORIZED); the
+// client address must be one the key allows, and the key's ACL must grant
+// the operation on the organization (app) the request addresses
+// (EFORBIDDEN). organizationID is "" for a request that addresses none.
+func Authorize(p *latchkey.Principal, operationID, organizationID string, client netip.Addr) error {
+	if p.Policy.Type == latchkey.KeyTypePublishable {
+		return &latchkey.Error{Code: latchkey.EUNAUTHORIZED, Message: "Publishable keys cannot be used for this operation"}
+	}
+	if !p.Policy.AllowsIP(client) {
+		return &latchkey.Error{Code: latchkey.EFORBIDDEN, Message: "Forbidden: this key may not be used from " + client.String()}
+	}
+	if !p.Policy.Permits(operationID, organizationID) {
+		return &latchkey.Error{Code: latchkey.EFORBIDDEN, Message: "Forbidden: this key lacks the permission " + operationID + " here"}
+	}
+	return nil
+}
