@@ -130,27 +130,6 @@ func (s *Service) UpdateKey(ctx context.Context, p *latchkey.Principal, owner la
 	return k, s.unseal(k)
 }
 
-// PutKey creates spec's key with the id it names, or, if owner already holds
-// a key with that id, updates it; created says which. An id taken by a key
-// the principal cannot see as owner's is ECONFLICT.
-func (s *Service) PutKey(ctx context.Context, p *latchkey.Principal, spec KeySpec) (k *latchkey.Key, created bool, err error) {
-	for range 2 { // a create that loses a race to the same id retries as an update
-		k, err = s.UpdateKey(ctx, p, spec.Owner, spec.ID, spec.Name, spec.Policy)
-		if latchkey.ErrorCode(err) != latchkey.ENOTFOUND || latchkey.ErrorSubject(err) != "key" {
-			return k, false, err
-		}
-		if _, err := s.store.Key(ctx, spec.ID); err == nil {
-			return nil, false, &latchkey.Error{Code: latchkey.ECONFLICT, Subject: "key",
-				Message: "an API key with this id already exists elsewhere"}
-		}
-		k, err = s.CreateKey(ctx, p, spec)
-		if latchkey.ErrorCode(err) != latchkey.ECONFLICT {
-			return k, err == nil, err
-		}
-	}
-	return nil, false, err
-}
-
 // QueryKeys lists one page of the keys held exactly by q.Owner, with their
 // secrets unsealed, and the number of all matches.
 func (s *Service) QueryKeys(ctx context.Context, p *latchkey.Principal, q latchkey.KeyQuery) ([]*latchkey.Key, int, error) {

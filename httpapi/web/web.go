@@ -11,6 +11,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -76,13 +77,14 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(b)
 }
 
-// AllowedMethods returns the methods for which mux has a route, other than
-// the fallback pattern, matching r's path: the Allow header of a 405.
-func AllowedMethods(mux *http.ServeMux, r *http.Request, fallback string) []string {
+// AllowedMethods returns the methods for which mux has a real route
+// matching r's path: the Allow header of a 405. Matches of the catch-all "/"
+// and of the given fallback patterns do not count.
+func AllowedMethods(mux *http.ServeMux, r *http.Request, fallbacks ...string) []string {
 	var allowed []string
 	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
 		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
-		if _, pattern := mux.Handler(probe); pattern != "" && pattern != fallback {
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" && !slices.Contains(fallbacks, pattern) {
 			allowed = append(allowed, m)
 		}
 	}

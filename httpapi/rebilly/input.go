@@ -1,0 +1,337 @@
+package rebilly
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/core"
+	"github.com/latchkey/latchkey/httpapi/web"
+)
+
+// Input bounds the specification leaves open.
+const (
+	maxDescription = core.MaxNameLen
+	maxACLEntries  = 100
+	maxPermissions = 500
+	maxAllowedIPs  = 100
+)
+
+var (
+	operationIDPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]*$`)
+	customFieldPattern = regexp.MustCompile(`^[\w-]+$`)
+)
+
+// apiKeyInput is a validated ApiKey request body. For acl and allowedIps,
+// present says whether the member was sent at all (null included).
+type apiKeyInput struct {
+	description       string
+	keyType           latchkey.KeyType
+	acl               []latchkey.ACLEntry
+	aclPresent        bool
+	allowedIPs        []netip.Prefix
+	allowedIPsPresent bool
+}
+
+// newPolicy is the policy of a key created from this body.
+func (in *apiKeyInput) newPolicy() latchkey.Policy {
+	return latchkey.Policy{Type: in.keyType, ACL: in.acl, AllowedIPs: in.allowedIPs}
+}
+
+// updatedPolicy is the policy of a key updated from this body: members sent
+// replace, members omitted keep their current value.
+func (in *apiKeyInput) updatedPolicy(current latchkey.Policy) latchkey.Policy {
+	p := current
+	p.Type = in.keyType
+	if in.aclPresent {
+		p.ACL = in.acl
+	}
+	if in.allowedIPsPresent {
+		p.AllowedIPs = in.allowedIPs
+	}
+	return p
+}
+
+// readAPIKey reads and validates an ApiKey body, collecting every problem.
+// Read-only members (id, apiUser, secretKey, createdTime, updatedTime,
+// _links) and unknown ones are ignored, as clients send back what they got.
+func readAPIKey(w http.ResponseWriter, r *http.Request, cfg web.Config) (*apiKeyInput, error) {
+	body, err := web.DecodeObject(w, r)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		in   apiKeyInput
+		errs validationError
+	)
+	isNull := func(raw json.RawMessage) bool { return bytes.Equal(raw, []byte("null")) }
+
+	switch raw, ok := body["description"]; {
+	case !ok:
+		errs.add("description", "This value is required.")
+	case json.Unmarshal(raw, &in.description) != nil || isNull(raw):
+		errs.add("description", "This value should be of type string.")
+	case strings.TrimSpace(in.description) == "":
+		errs.add("description", "This value should not be blank.")
+	case utf8.RuneCountInString(in.description) > maxDescription:
+		errs.add("description", "This value is too long. It should have %d characters or less.", maxDescription)
+	case core.HasControl(in.description):
+		errs.add("description", "This value should not contain control characters.")
+	}
+
+	in.keyType = latchkey.KeyTypeSecret
+	if raw, ok := body["type"]; ok && !isNull(raw) {
+		var t string
+		if json.Unmarshal(raw, &t) != nil || (t != string(latchkey.KeyTypeSecret) && t != string(latchkey.KeyTypePublishable)) {
+			errs.add("type", "This value should be one of: secret, publishable.")
+		}
+		in.keyType = latchkey.KeyType(t)
+	}
+
+	if raw, ok := body["acl"]; ok {
+		in.aclPresent = true
+		if !isNull(raw) {
+			in.acl = readACL(raw, &errs)
+		}
+	}
+
+	if raw, ok := body["allowedIps"]; ok {
+		in.allowedIPsPresent = true
+		if !isNull(raw) {
+			in.allowedIPs = readAllowedIPs(raw, cfg.AllowPrivateIPs, &errs)
+		}
+	}
+	return &in, errs.err()
+}
+
+func readACL(raw json.RawMessage, errs *validationError) []latchkey.ACLEntry {
+	var entries []json.RawMessage
+	if json.Unmarshal(raw, &entries) != nil {
+		errs.add("acl", "This value should be of type array.")
+		return nil
+	}
+	if len(entries) > maxACLEntries {
+		errs.add("acl", "This collection should contain %d elements or less.", maxACLEntries)
+		return nil
+	}
+	acl := make([]latchkey.ACLEntry, 0, len(entries))
+	for i, rawEntry := range entries {
+		path := "acl." + strconv.Itoa(i)
+		var entry map[string]json.RawMessage
+		if json.Unmarshal(rawEntry, &entry) != nil || entry == nil {
+			errs.add(path, "This value should be of type object.")
+			continue
+		}
+		var e latchkey.ACLEntry
+		if rawScope, ok := entry["scope"]; !ok {
+			errs.add(path+".scope", "This value is required.")
+		} else {
+			e.Scope = readScope(rawScope, path+".scope", errs)
+		}
+		rawPerms, ok := entry["permissions"]
+		switch {
+		case !ok:
+			errs.add(path+".permissions", "This value is required.")
+		case json.Unmarshal(rawPerms, &e.Permissions) != nil || e.Permissions == nil:
+			errs.add(path+".permissions", "This value should be an array of strings.")
+		case len(e.Permissions) == 0:
+			errs.add(path+".permissions", "This collection should contain 1 element or more.")
+		case len(e.Permissions) > maxPermissions:
+			errs.add(path+".permissions", "This collection should contain %d elements or less.", maxPermissions)
+		default:
+			for j, perm := range e.Permissions {
+				if perm != latchkey.PermissionAll && !operationIDPattern.MatchString(perm) {
+					errs.add(path+".permissions."+strconv.Itoa(j), "This value should be an operation id or \"*\".")
+				}
+			}
+		}
+		acl = append(acl, e)
+	}
+	return acl
+}
+
+func readScope(raw json.RawMessage, path string, errs *validationError) latchkey.ACLScope {
+	var scope map[string]json.RawMessage
+	if json.Unmarshal(raw, &scope) != nil || scope == nil {
+		errs.add(path, "This value should be of type object.")
+		return latchkey.ACLScope{}
+	}
+	list := func(name string, maxLen int, pattern *regexp.Regexp) []string {
+		rawList, ok := scope[name]
+		if !ok || bytes.Equal(rawList, []byte("null")) {
+			return nil
+		}
+		var values []string
+		if json.Unmarshal(rawList, &values) != nil {
+			errs.add(path+"."+name, "This value should be an array of strings.")
+			return nil
+		}
+		for i, v := range values {
+			if v == "" || len(v) > maxLen || (pattern != nil && !pattern.MatchString(v)) {
+				errs.add(path+"."+name+"."+strconv.Itoa(i), "This value is not a valid %s.", name)
+			}
+		}
+		return values
+	}
+	return latchkey.ACLScope{
+		OrganizationID:  list("organizationId", 50, resourceID),
+		ProductID:       list("productId", 50, nil),
+		PlanID:          list("planId", 50, nil),
+		CustomFieldName: list("customFieldName", 60, customFieldPattern),
+	}
+}
+
+func readAllowedIPs(raw json.RawMessage, allowPrivate bool, errs *validationError) []netip.Prefix {
+	var values []string
+	if json.Unmarshal(raw, &values) != nil {
+		errs.add("allowedIps", "This value should be an array of IP addresses or CIDR ranges, or null.")
+		return nil
+	}
+	if len(values) > maxAllowedIPs {
+		errs.add("allowedIps", "This collection should contain %d elements or less.", maxAllowedIPs)
+		return nil
+	}
+	prefixes := make([]netip.Prefix, 0, len(values))
+	for i, v := range values {
+		field := "allowedIps." + strconv.Itoa(i)
+		prefix, err := parsePrefix(v)
+		if err != nil {
+			errs.add(field, "This value is not a valid IP address or CIDR range.")
+			continue
+		}
+		if !allowPrivate && nonPublic(prefix) {
+			errs.add(field, "Private, loopback, link-local and other non-public ranges are not allowed.")
+			continue
+		}
+		prefixes = append(prefixes, prefix)
+	}
+	return prefixes
+}
+
+// parsePrefix parses an address (as a single-address prefix) or a CIDR
+// range, normalised to its network address.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return p, err
+		}
+		if p.Addr().Is4In6() {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	if a.Zone() != "" {
+		return netip.Prefix{}, strconv.ErrSyntax
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// nonPublicRanges are the ranges no key may be restricted to on a public
+// deployment: they name no client on the internet, or every client at once.
+var nonPublicRanges = func() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range []string{
+		"0.0.0.0/8",         // "this network"
+		"10.0.0.0/8",        // private
+		"100.64.0.0/10",     // carrier-grade NAT
+		"127.0.0.0/8",       // loopback
+		"169.254.0.0/16",    // link-local
+		"172.16.0.0/12",     // private
+		"192.0.0.0/24",      // IETF protocol assignments
+		"192.168.0.0/16",    // private
+		"198.18.0.0/15",     // benchmarking
+		"224.0.0.0/4",       // multicast
+		"240.0.0.0/4",       // reserved, broadcast
+		"::/128", "::1/128", // unspecified, loopback
+		"64:ff9b:1::/48", // local-use translation
+		"100::/64",       // discard
+		"fc00::/7",       // unique local
+		"fe80::/10",      // link-local
+		"ff00::/8",       // multicast
+	} {
+		out = append(out, netip.MustParsePrefix(s))
+	}
+	return out
+}()
+
+// nonPublic reports whether a prefix overlaps a non-public range (so
+// 0.0.0.0/0, which holds 10.0.0.0/8, is refused too).
+func nonPublic(p netip.Prefix) bool {
+	for _, r := range nonPublicRanges {
+		if p.Overlaps(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseListQuery reads limit, offset, sort and filter.
+func parseListQuery(r *http.Request) (latchkey.KeyQuery, error) {
+	q := r.URL.Query()
+	out := latchkey.KeyQuery{Limit: defaultLimit}
+	var errs validationError
+	number := func(name string, max int, dst *int) {
+		if !q.Has(name) || q.Get(name) == "" {
+			return
+		}
+		n, err := strconv.Atoi(q.Get(name))
+		if err != nil || n < 0 || n > max {
+			errs.add(name, "This value should be an integer between 0 and %d.", max)
+			return
+		}
+		*dst = n
+	}
+	number("limit", maxLimit, &out.Limit)
+	number("offset", maxOffset, &out.Offset)
+
+	sortFields := map[string]latchkey.KeyField{
+		"createdTime": latchkey.KeyFieldCreated, "updatedTime": latchkey.KeyFieldUpdated, "id": latchkey.KeyFieldID,
+	}
+	if s := q.Get("sort"); s != "" {
+		for _, part := range strings.Split(s, ",") {
+			part = strings.TrimSpace(part)
+			name, desc := strings.CutPrefix(part, "-")
+			field, ok := sortFields[name]
+			if !ok {
+				errs.add("sort", "Cannot sort by %q; sortable fields are createdTime, updatedTime and id.", part)
+				continue
+			}
+			out.Sort = append(out.Sort, latchkey.KeySort{Field: field, Desc: desc})
+		}
+	} else {
+		out.Sort = []latchkey.KeySort{{Field: latchkey.KeyFieldCreated, Desc: true}}
+	}
+
+	filterFields := map[string]latchkey.KeyField{
+		"id": latchkey.KeyFieldID, "type": latchkey.KeyFieldType, "description": latchkey.KeyFieldName,
+	}
+	if f := q.Get("filter"); f != "" {
+		for _, clause := range strings.Split(f, ";") {
+			name, values, ok := strings.Cut(clause, ":")
+			field, known := filterFields[strings.TrimSpace(name)]
+			values, negate := strings.CutPrefix(values, "!")
+			switch {
+			case !ok || !known:
+				errs.add("filter", "Cannot filter by %q; filterable fields are id, type and description.", name)
+				continue
+			case values == "":
+				errs.add("filter", "The filter on %q needs a value.", name)
+				continue
+			}
+			out.Filters = append(out.Filters, latchkey.KeyFilter{Field: field, Values: strings.Split(values, ","), Negate: negate})
+		}
+	}
+	return out, errs.err()
+}
