@@ -114,6 +114,9 @@ var suite = []struct {
 	{"Keys/ListExactOwner", testListKeysExactOwner},
 	{"Keys/Delete", testKeyDelete},
 	{"Keys/DeleteMissing", testKeyDeleteMissing},
+	{"Keys/QueryFilterSortPage", testQueryKeys},
+	{"Keys/QueryBadPage", testQueryKeysBadPage},
+	{"Keys/Update", testUpdateKey},
 
 	{"Times/MicrosecondsUTC", testTimesMicrosecondsUTC},
 	{"Times/NonUTCInput", testTimesNonUTCInput},
@@ -1974,5 +1977,143 @@ func testListAppsSizeBelowOne(t *testing.T, s latchkey.Store) {
 		if got := latchkey.ErrorCode(err); got != latchkey.EINVALID {
 			t.Errorf("ListIntegrations(Size: %d) error code = %q, want %q", size, got, latchkey.EINVALID)
 		}
+	}
+}
+
+// queryIDs runs QueryKeys and returns the ids and the total.
+func queryIDs(t *testing.T, s latchkey.Store, q latchkey.KeyQuery) ([]string, int) {
+	t.Helper()
+	keys, total, err := s.QueryKeys(t.Context(), q)
+	if err != nil {
+		t.Fatalf("QueryKeys(%+v) error = %v", q, err)
+	}
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		ids[i] = k.ID
+		if len(k.Secrets) == 0 {
+			t.Fatalf("QueryKeys returned key %s without its secrets", k.ID)
+		}
+	}
+	return ids, total
+}
+
+func testQueryKeys(t *testing.T, s latchkey.Store) {
+	a, acctKey := createAccount(t, s)
+	app := createApp(t, s, a.ID)
+	createKey(t, s, appOwner(app)) // another owner: never listed below
+	base := now()
+	var ids []string
+	for i, spec := range []struct {
+		name string
+		typ  latchkey.KeyType
+	}{{"alpha", latchkey.KeyTypeSecret}, {"beta", latchkey.KeyTypePublishable}, {"alpha", latchkey.KeyTypePublishable}, {"gamma", latchkey.KeyTypeSecret}} {
+		k := newKey(accountOwner(a.ID))
+		k.ID = hexID(100 + i)
+		k.Name, k.Policy.Type = spec.name, spec.typ
+		k.CreatedAt = base.Add(time.Duration(i) * time.Second)
+		k.UpdatedAt = base.Add(time.Duration(10-i) * time.Second)
+		k.Secrets = []latchkey.Secret{newSecret(k.ID, k.CreatedAt)}
+		storeKey(t, s, k, 0)
+		ids = append(ids, k.ID)
+	}
+	all := append([]string{acctKey.ID}, ids...)
+	owner := accountOwner(a.ID)
+	byCreated := []latchkey.KeySort{{Field: latchkey.KeyFieldCreated}}
+	tests := []struct {
+		name      string
+		q         latchkey.KeyQuery
+		want      []string
+		wantTotal int
+	}{
+		{"no filter, by id", latchkey.KeyQuery{Owner: owner, Limit: 100}, sortedCopy(all), 5},
+		{"limit and offset", latchkey.KeyQuery{Owner: owner, Limit: 2, Offset: 1, Sort: byCreated}, ids[:2], 5},
+		{"limit 0 still counts", latchkey.KeyQuery{Owner: owner, Limit: 0}, []string{}, 5},
+		{"offset past the end", latchkey.KeyQuery{Owner: owner, Limit: 10, Offset: 9}, []string{}, 5},
+		{"created descending", latchkey.KeyQuery{Owner: owner, Limit: 3, Sort: []latchkey.KeySort{{Field: latchkey.KeyFieldCreated, Desc: true}}},
+			[]string{ids[3], ids[2], ids[1]}, 5},
+		{"updated ascending", latchkey.KeyQuery{Owner: owner, Limit: 2, Filters: []latchkey.KeyFilter{{Field: latchkey.KeyFieldID, Values: ids}},
+			Sort: []latchkey.KeySort{{Field: latchkey.KeyFieldUpdated}}}, []string{ids[3], ids[2]}, 4},
+		{"type filter", latchkey.KeyQuery{Owner: owner, Limit: 10, Filters: []latchkey.KeyFilter{{Field: latchkey.KeyFieldType, Values: []string{"publishable"}}}},
+			[]string{ids[1], ids[2]}, 2},
+		{"negated type filter", latchkey.KeyQuery{Owner: owner, Limit: 10, Sort: byCreated,
+			Filters: []latchkey.KeyFilter{{Field: latchkey.KeyFieldType, Values: []string{"publishable"}, Negate: true}}},
+			[]string{acctKey.ID, ids[0], ids[3]}, 3},
+		{"name alternatives and id", latchkey.KeyQuery{Owner: owner, Limit: 10, Filters: []latchkey.KeyFilter{
+			{Field: latchkey.KeyFieldName, Values: []string{"alpha", "gamma"}}, {Field: latchkey.KeyFieldID, Values: []string{ids[2], ids[3]}}}},
+			[]string{ids[2], ids[3]}, 2},
+		{"nothing matches", latchkey.KeyQuery{Owner: owner, Limit: 10, Filters: []latchkey.KeyFilter{{Field: latchkey.KeyFieldName, Values: []string{"x"}}}},
+			[]string{}, 0},
+		{"app owner sees only its key", latchkey.KeyQuery{Owner: appOwner(app), Limit: 10}, nil, 1},
+	}
+	for _, tt := range tests {
+		got, total := queryIDs(t, s, tt.q)
+		if total != tt.wantTotal || (tt.want != nil && !slices.Equal(got, tt.want)) {
+			t.Errorf("%s: QueryKeys = %v (total %d), want %v (total %d)", tt.name, got, total, tt.want, tt.wantTotal)
+		}
+	}
+}
+
+func sortedCopy(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return out
+}
+
+func testQueryKeysBadPage(t *testing.T, s latchkey.Store) {
+	a, _ := createAccount(t, s)
+	for _, q := range []latchkey.KeyQuery{
+		{Owner: accountOwner(a.ID), Limit: -1},
+		{Owner: accountOwner(a.ID), Limit: 1, Offset: -1},
+		{Owner: accountOwner(a.ID), Limit: 1, Filters: []latchkey.KeyFilter{{Field: "secret", Values: []string{"x"}}}},
+		{Owner: accountOwner(a.ID), Limit: 1, Filters: []latchkey.KeyFilter{{Field: latchkey.KeyFieldID}}},
+		{Owner: accountOwner(a.ID), Limit: 1, Sort: []latchkey.KeySort{{Field: "name; DROP TABLE keys"}}},
+	} {
+		if _, _, err := s.QueryKeys(t.Context(), q); latchkey.ErrorCode(err) != latchkey.EINVALID {
+			t.Errorf("QueryKeys(%+v) error = %v, want EINVALID", q, err)
+		}
+	}
+	if _, total, err := s.QueryKeys(t.Context(), latchkey.KeyQuery{Owner: accountOwner(a.ID), Limit: 1}); err != nil || total != 1 {
+		t.Fatalf("after refused queries: total %d, err %v", total, err)
+	}
+}
+
+func testUpdateKey(t *testing.T, s latchkey.Store) {
+	a, _ := createAccount(t, s)
+	k := createKey(t, s, accountOwner(a.ID))
+	exp := now().Add(time.Hour)
+	upd := *k
+	upd.Name = "renamed"
+	upd.Policy = latchkey.Policy{
+		Type:       latchkey.KeyTypeSecret,
+		ACL:        []latchkey.ACLEntry{{Scope: latchkey.ACLScope{OrganizationID: []string{"o1"}}, Permissions: []string{"GetApiKey"}}},
+		AllowedIPs: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")},
+		ExpiresAt:  &exp,
+		Metadata:   map[string]any{"team": "billing"},
+	}
+	upd.UpdatedAt = now().Add(time.Minute)
+	upd.Secrets = nil // UpdateKey leaves secrets alone
+	if err := s.UpdateKey(t.Context(), &upd); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Key(t.Context(), k.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != "renamed" || !reflect.DeepEqual(got.Policy, upd.Policy) || !got.UpdatedAt.Equal(upd.UpdatedAt) ||
+		!got.CreatedAt.Equal(k.CreatedAt) || len(got.Secrets) != 1 || !bytes.Equal(got.Secrets[0].Hash, k.Secrets[0].Hash) {
+		t.Fatalf("after UpdateKey: %+v, want name, policy and updatedAt replaced, secrets and createdAt kept", got)
+	}
+	// Back to unrestricted: nil stays nil.
+	upd.Policy = latchkey.Policy{Type: latchkey.KeyTypeSecret}
+	if err := s.UpdateKey(t.Context(), &upd); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Key(t.Context(), k.ID); got.Policy.ACL != nil || got.Policy.AllowedIPs != nil || got.Policy.ExpiresAt != nil {
+		t.Fatalf("policy after clearing = %+v", got.Policy)
+	}
+	missing := upd
+	missing.ID = newID()
+	if err := s.UpdateKey(t.Context(), &missing); latchkey.ErrorCode(err) != latchkey.ENOTFOUND || latchkey.ErrorSubject(err) != "key" {
+		t.Fatalf("UpdateKey(missing) error = %v, want ENOTFOUND key", err)
 	}
 }
