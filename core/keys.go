@@ -115,6 +115,9 @@ func (s *Service) UpdateKey(ctx context.Context, p *latchkey.Principal, owner la
 	if err != nil {
 		return nil, err
 	}
+	if err := withinRights(p, k); err != nil {
+		return nil, err
+	}
 	if policy.Type != "" && policy.Type != k.Policy.Type {
 		return nil, latchkey.Invalid("type", "type cannot be changed after the key is created")
 	}
@@ -131,7 +134,8 @@ func (s *Service) UpdateKey(ctx context.Context, p *latchkey.Principal, owner la
 }
 
 // QueryKeys lists one page of the keys held exactly by q.Owner, with their
-// secrets unsealed, and the number of all matches.
+// secrets unsealed where the principal may see them, and the number of all
+// matches.
 func (s *Service) QueryKeys(ctx context.Context, p *latchkey.Principal, q latchkey.KeyQuery) ([]*latchkey.Key, int, error) {
 	if err := s.ownerFor(ctx, p, &q.Owner); err != nil {
 		return nil, 0, err
@@ -141,7 +145,7 @@ func (s *Service) QueryKeys(ctx context.Context, p *latchkey.Principal, q latchk
 		return nil, 0, err
 	}
 	for _, k := range keys {
-		if err := s.unseal(k); err != nil {
+		if err := s.reveal(p, k); err != nil {
 			return nil, 0, err
 		}
 	}
@@ -175,7 +179,8 @@ func (s *Service) newKey(owner latchkey.KeyOwner, id, name string, policy latchk
 	return k, nil
 }
 
-// Keys lists the keys held exactly by owner, with their secrets unsealed.
+// Keys lists the keys held exactly by owner, with their secrets unsealed
+// where the principal may see them (see reveal).
 func (s *Service) Keys(ctx context.Context, p *latchkey.Principal, owner latchkey.KeyOwner) ([]*latchkey.Key, error) {
 	if err := s.ownerFor(ctx, p, &owner); err != nil {
 		return nil, err
@@ -185,29 +190,39 @@ func (s *Service) Keys(ctx context.Context, p *latchkey.Principal, owner latchke
 		return nil, err
 	}
 	for _, k := range keys {
-		if err := s.unseal(k); err != nil {
+		if err := s.reveal(p, k); err != nil {
 			return nil, err
 		}
 	}
 	return keys, nil
 }
 
-// Key returns one of owner's keys with its secrets unsealed. Returns
-// ENOTFOUND if owner holds no such key.
+// Key returns one of owner's keys with its secrets unsealed where the
+// principal may see them. Returns ENOTFOUND if owner holds no such key.
 func (s *Service) Key(ctx context.Context, p *latchkey.Principal, owner latchkey.KeyOwner, keyID string) (*latchkey.Key, error) {
 	k, err := s.ownedKey(ctx, p, owner, keyID)
 	if err != nil {
 		return nil, err
 	}
-	return k, s.unseal(k)
+	return k, s.reveal(p, k)
 }
 
-// DeleteKey deletes one of owner's keys; it stops authenticating at once.
+// DeleteKey deletes one of owner's keys; it stops authenticating at once. A
+// key may delete only keys within its rights, and not itself (ECONFLICT):
+// that would lock its holder out.
 func (s *Service) DeleteKey(ctx context.Context, p *latchkey.Principal, owner latchkey.KeyOwner, keyID string) error {
-	if _, err := s.ownedKey(ctx, p, owner, keyID); err != nil {
+	k, err := s.ownedKey(ctx, p, owner, keyID)
+	if err != nil {
 		return err
 	}
-	err := s.store.DeleteKey(ctx, keyID)
+	if err := withinRights(p, k); err != nil {
+		return err
+	}
+	if k.ID == p.KeyID {
+		return &latchkey.Error{Code: latchkey.ECONFLICT, Subject: "key",
+			Message: "a key cannot delete itself; delete it with another key"}
+	}
+	err = s.store.DeleteKey(ctx, keyID)
 	s.purge()
 	return err
 }
@@ -224,6 +239,26 @@ func (s *Service) ownedKey(ctx context.Context, p *latchkey.Principal, owner lat
 		return nil, latchkey.NotFound("key")
 	}
 	return k, nil
+}
+
+// withinRights returns EFORBIDDEN unless the principal's policy covers the
+// key's: a restricted key must not change, delete or learn the secret of a
+// key that can do more than it can.
+func withinRights(p *latchkey.Principal, k *latchkey.Key) error {
+	if !p.Policy.Covers(k.Policy) {
+		return &latchkey.Error{Code: latchkey.EFORBIDDEN, Message: "Forbidden: that key has rights beyond this key's"}
+	}
+	return nil
+}
+
+// reveal unseals a key's secrets for the principal, or leaves them empty
+// when the key has rights beyond the principal's (its secret would be a
+// way to those rights).
+func (s *Service) reveal(p *latchkey.Principal, k *latchkey.Key) error {
+	if withinRights(p, k) != nil {
+		return nil
+	}
+	return s.unseal(k)
 }
 
 func (s *Service) unseal(k *latchkey.Key) error {

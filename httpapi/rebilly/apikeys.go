@@ -69,10 +69,11 @@ type apiKeyJSON struct {
 	ACL         []latchkey.ACLEntry `json:"acl"`
 	AllowedIPs  []string            `json:"allowedIps"`
 	APIUser     string              `json:"apiUser"`
-	SecretKey   string              `json:"secretKey"`
-	CreatedTime string              `json:"createdTime"`
-	UpdatedTime string              `json:"updatedTime"`
-	Links       []link              `json:"_links"`
+	// SecretKey is omitted for a key whose rights exceed the caller's.
+	SecretKey   string `json:"secretKey,omitempty"`
+	CreatedTime string `json:"createdTime"`
+	UpdatedTime string `json:"updatedTime"`
+	Links       []link `json:"_links"`
 }
 
 type link struct {
@@ -84,12 +85,12 @@ type link struct {
 // an empty scope, which is what the specification says grants everything.
 var unrestricted = []latchkey.ACLEntry{{Scope: latchkey.ACLScope{}, Permissions: []string{latchkey.PermissionAll}}}
 
-func render(r *http.Request, k *latchkey.Key) apiKeyJSON {
+func (s *surface) render(r *http.Request, k *latchkey.Key) apiKeyJSON {
 	out := apiKeyJSON{
 		ID: k.ID, Description: k.Name, Type: k.Policy.Type, ACL: k.Policy.ACL, APIUser: k.AccountID,
 		CreatedTime: k.CreatedAt.UTC().Format(time.RFC3339),
 		UpdatedTime: k.UpdatedAt.UTC().Format(time.RFC3339),
-		Links:       []link{{Href: selfURL(r, k.ID), Rel: "self"}},
+		Links:       []link{{Href: s.selfURL(r, k.ID), Rel: "self"}},
 	}
 	if out.ACL == nil {
 		out.ACL = unrestricted
@@ -115,12 +116,8 @@ func formatPrefix(p netip.Prefix) string {
 }
 
 // selfURL is the key's URL under the prefix the request used.
-func selfURL(r *http.Request, id string) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	base := scheme + "://" + r.Host
+func (s *surface) selfURL(r *http.Request, id string) string {
+	base := web.BaseURL(r, s.cfg.TrustedProxies)
 	if org := r.PathValue("organizationId"); org != "" {
 		base += "/organizations/" + org
 	}
@@ -141,7 +138,7 @@ func (s *surface) list(w http.ResponseWriter, r *http.Request, p *latchkey.Princ
 	}
 	out := make([]apiKeyJSON, len(keys))
 	for i, k := range keys {
-		out[i] = render(r, k)
+		out[i] = s.render(r, k)
 	}
 	h := w.Header()
 	h.Set("Pagination-Total", strconv.Itoa(total))
@@ -166,7 +163,7 @@ func (s *surface) createWithID(w http.ResponseWriter, r *http.Request, p *latchk
 	if err != nil {
 		return err
 	}
-	out := render(r, k)
+	out := s.render(r, k)
 	w.Header().Set("Location", out.Links[0].Href)
 	web.WriteJSON(w, http.StatusCreated, out)
 	return nil
@@ -178,7 +175,7 @@ func (s *surface) get(w http.ResponseWriter, r *http.Request, p *latchkey.Princi
 	if err != nil {
 		return err
 	}
-	web.WriteJSON(w, http.StatusOK, render(r, k))
+	web.WriteJSON(w, http.StatusOK, s.render(r, k))
 	return nil
 }
 
@@ -206,7 +203,7 @@ func (s *surface) put(w http.ResponseWriter, r *http.Request, p *latchkey.Princi
 	if err != nil {
 		return err
 	}
-	web.WriteJSON(w, http.StatusOK, render(r, k))
+	web.WriteJSON(w, http.StatusOK, s.render(r, k))
 	return nil
 }
 

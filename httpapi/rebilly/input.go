@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -39,7 +40,8 @@ type apiKeyInput struct {
 	allowedIPsPresent bool
 }
 
-// newPolicy is the policy of a key created from this body.
+// newPolicy is the policy of a key created from this body (an unset type is
+// secret, the core's default).
 func (in *apiKeyInput) newPolicy() latchkey.Policy {
 	return latchkey.Policy{Type: in.keyType, ACL: in.acl, AllowedIPs: in.allowedIPs}
 }
@@ -48,7 +50,9 @@ func (in *apiKeyInput) newPolicy() latchkey.Policy {
 // replace, members omitted keep their current value.
 func (in *apiKeyInput) updatedPolicy(current latchkey.Policy) latchkey.Policy {
 	p := current
-	p.Type = in.keyType
+	if in.keyType != "" {
+		p.Type = in.keyType
+	}
 	if in.aclPresent {
 		p.ACL = in.acl
 	}
@@ -85,7 +89,7 @@ func readAPIKey(w http.ResponseWriter, r *http.Request, cfg web.Config) (*apiKey
 		errs.add("description", "This value should not contain control characters.")
 	}
 
-	in.keyType = latchkey.KeyTypeSecret
+	// An omitted type is secret for a new key and unchanged for an existing one.
 	if raw, ok := body["type"]; ok && !isNull(raw) {
 		var t string
 		if json.Unmarshal(raw, &t) != nil || (t != string(latchkey.KeyTypeSecret) && t != string(latchkey.KeyTypePublishable)) {
@@ -114,6 +118,10 @@ func readACL(raw json.RawMessage, errs *validationError) []latchkey.ACLEntry {
 	var entries []json.RawMessage
 	if json.Unmarshal(raw, &entries) != nil {
 		errs.add("acl", "This value should be of type array.")
+		return nil
+	}
+	if len(entries) == 0 {
+		errs.add("acl", "An empty ACL allows nothing; send at least one entry, or null for an unrestricted key.")
 		return nil
 	}
 	if len(entries) > maxACLEntries {
@@ -193,6 +201,10 @@ func readAllowedIPs(raw json.RawMessage, allowPrivate bool, errs *validationErro
 		errs.add("allowedIps", "This value should be an array of IP addresses or CIDR ranges, or null.")
 		return nil
 	}
+	if len(values) == 0 {
+		errs.add("allowedIps", "An empty list allows no address; send at least one, or null for no restriction.")
+		return nil
+	}
 	if len(values) > maxAllowedIPs {
 		errs.add("allowedIps", "This collection should contain %d elements or less.", maxAllowedIPs)
 		return nil
@@ -223,6 +235,11 @@ func parsePrefix(s string) (netip.Prefix, error) {
 			return p, err
 		}
 		if p.Addr().Is4In6() {
+			// ::ffff:a.b.c.d/n is the IPv4 range a.b.c.d/(n-96); shorter
+			// prefixes reach beyond the mapped space and name no IPv4 range.
+			if p.Bits() < 96 {
+				return netip.Prefix{}, strconv.ErrRange
+			}
 			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 		}
 		return p.Masked(), nil
@@ -279,7 +296,7 @@ func nonPublic(p netip.Prefix) bool {
 
 // parseListQuery reads limit, offset, sort and filter.
 func parseListQuery(r *http.Request) (latchkey.KeyQuery, error) {
-	q := r.URL.Query()
+	q := queryValues(r.URL.RawQuery)
 	out := latchkey.KeyQuery{Limit: defaultLimit}
 	var errs validationError
 	number := func(name string, max int, dst *int) {
@@ -334,4 +351,25 @@ func parseListQuery(r *http.Request) (latchkey.KeyQuery, error) {
 		}
 	}
 	return out, errs.err()
+}
+
+// queryValues parses a query string splitting on "&" only. net/url drops any
+// pair holding a ";", but Rebilly's filter syntax uses ";" between fields,
+// and clients send it unescaped.
+func queryValues(raw string) url.Values {
+	values := url.Values{}
+	for _, pair := range strings.Split(raw, "&") {
+		if pair == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		key, err1 := url.QueryUnescape(k)
+		value, err2 := url.QueryUnescape(v)
+		if err1 != nil || err2 != nil {
+			// Keep the pair, undecoded, so that validation reports it.
+			key, value = k, v
+		}
+		values.Add(key, value)
+	}
+	return values
 }

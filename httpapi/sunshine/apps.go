@@ -194,7 +194,7 @@ func (s *surface) listApps(w http.ResponseWriter, r *http.Request, p *latchkey.P
 	if err != nil {
 		return err
 	}
-	writePage(w, r, "apps", apps, renderApp, func(a *latchkey.App) string { return a.ID }, lq, info, nil)
+	writePage(w, r, web.BaseURL(r, s.cfg.TrustedProxies), "apps", apps, renderApp, func(a *latchkey.App) string { return a.ID }, lq, info, nil)
 	return nil
 }
 

@@ -189,7 +189,7 @@ func (s *surface) listIntegrations(w http.ResponseWriter, r *http.Request, p *la
 	if err != nil {
 		return err
 	}
-	writePage(w, r, "integrations", list, renderIntegration, func(in *latchkey.Integration) string { return in.ID }, lq, info, extra)
+	writePage(w, r, web.BaseURL(r, s.cfg.TrustedProxies), "integrations", list, renderIntegration, func(in *latchkey.Integration) string { return in.ID }, lq, info, extra)
 	return nil
 }
 

@@ -58,9 +58,9 @@ type links struct {
 }
 
 // writePage writes one page of a list as {name: [...], meta, links}, each
-// item rendered by render. extra holds query parameters (a filter) that the
+// item rendered by render; links start with base (scheme and host). extra holds query parameters (a filter) that the
 // links must keep.
-func writePage[T, J any](w http.ResponseWriter, r *http.Request, name string, items []T, render func(T) J, id func(T) string,
+func writePage[T, J any](w http.ResponseWriter, r *http.Request, base, name string, items []T, render func(T) J, id func(T) string,
 	lq listQuery, info latchkey.PageInfo, extra url.Values) {
 	out := make([]J, len(items))
 	var first, last string
@@ -70,22 +70,18 @@ func writePage[T, J any](w http.ResponseWriter, r *http.Request, name string, it
 	if len(items) > 0 {
 		first, last = id(items[0]), id(items[len(items)-1])
 	}
-	m, l := pageMeta(r, lq, first, last, info, extra)
+	m, l := pageMeta(r, base, lq, first, last, info, extra)
 	web.WriteJSON(w, http.StatusOK, map[string]any{name: out, "meta": m, "links": l})
 }
 
 // pageMeta describes a page with the ids at its edges: cursors and links
 // appear only where there are records beyond that edge.
-func pageMeta(r *http.Request, lq listQuery, first, last string, info latchkey.PageInfo, extra url.Values) (meta, links) {
+func pageMeta(r *http.Request, base string, lq listQuery, first, last string, info latchkey.PageInfo, extra url.Values) (meta, links) {
 	m := meta{HasMore: info.HasMore}
 	var l links
 	link := func(param, cursor string) string {
-		base := "http"
-		if r.TLS != nil {
-			base = "https"
-		}
 		// Brackets stay literal, as in the specification's examples.
-		u := base + "://" + r.Host + r.URL.Path + "?" + param + "=" + url.QueryEscape(cursor)
+		u := base + r.URL.Path + "?" + param + "=" + url.QueryEscape(cursor)
 		if lq.sizeText != "" {
 			u += "&page[size]=" + url.QueryEscape(lq.sizeText)
 		}

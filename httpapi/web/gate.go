@@ -68,6 +68,30 @@ func ClientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
 	return client
 }
 
+// BaseURL is the scheme and host the client used to reach r: from
+// X-Forwarded-Proto and X-Forwarded-Host when a trusted proxy sent r, else
+// from the request itself. Links in responses are built on it.
+func BaseURL(r *http.Request, trusted []netip.Prefix) string {
+	scheme, host := "http", r.Host
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if contains(trusted, addrOf(r.RemoteAddr)) {
+		if p := firstOf(r.Header.Get("X-Forwarded-Proto")); p == "http" || p == "https" {
+			scheme = p
+		}
+		if h := firstOf(r.Header.Get("X-Forwarded-Host")); h != "" && !strings.ContainsAny(h, "/?#@ ") {
+			host = h
+		}
+	}
+	return scheme + "://" + host
+}
+
+func firstOf(list string) string {
+	first, _, _ := strings.Cut(list, ",")
+	return strings.TrimSpace(first)
+}
+
 func contains(prefixes []netip.Prefix, addr netip.Addr) bool {
 	for _, p := range prefixes {
 		if p.Contains(addr) {

@@ -107,15 +107,16 @@ export function dsn(dataDir) {
 
 /**
  * Starts `latchkey serve` on 127.0.0.1:0 with dataDir (a fresh temp dir by
- * default) and waits until /healthz answers 200.
+ * default) and any extra CLI args (e.g. ['--trusted-proxies', '127.0.0.1/32']),
+ * and waits until /healthz answers 200.
  *
  * Returns { baseURL, port, dataDir, child, exited, stderr(), stdout(), stop() }.
  * stop() sends SIGTERM (unless the process has already exited) and resolves
  * { code, signal } once it has exited; exited resolves the same way.
  */
-export async function startServer({ dataDir = tempDir() } = {}) {
+export async function startServer({ dataDir = tempDir(), args = [] } = {}) {
   const bin = await binary();
-  const child = spawn(bin, ['serve', '--addr', '127.0.0.1:0', '--db', dsn(dataDir)], {
+  const child = spawn(bin, ['serve', '--addr', '127.0.0.1:0', '--db', dsn(dataDir), ...args], {
     cwd: dataDir,
     env: cleanEnv(),
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,0 +1,299 @@
+package rebilly_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// TestBadInput sends every route malformed and mistyped bodies, bad ids,
+// bad query parameters and wrong methods: each gets its documented 4xx as a
+// problem object, never a 500, and the store is left exactly as it was.
+func TestBadInput(t *testing.T) {
+	s := newStack(t)
+	app := s.createApp(t, "A")
+	org := "/organizations/" + app + "/api-keys"
+	existing := s.create(t, s.acct, "/api-keys", `{"description":"existing"}`)
+	orgKey := s.create(t, s.acct, org, `{"description":"in the org"}`)
+
+	desc := func(members string) string { return `{"description":"d",` + members + `}` }
+	acl := func(entries string) string { return desc(`"acl":[` + entries + `]`) }
+	ips := func(list string) string { return desc(`"allowedIps":[` + list + `]`) }
+	many := func(n int, item string) string {
+		return strings.TrimSuffix(strings.Repeat(item+",", n), ",")
+	}
+
+	type req struct {
+		name, body string
+		status     int
+		fields     []string
+	}
+	// Bodies refused the same way by every create and update.
+	bodies := []req{
+		{"malformed JSON", `{"description":`, 400, nil},
+		{"trailing garbage", `{"description":"a"} x`, 400, nil},
+		{"two objects", `{"description":"a"}{"description":"b"}`, 400, nil},
+		{"array body", `[{"description":"a"}]`, 400, nil},
+		{"null body", `null`, 400, nil},
+		{"string body", `"description"`, 400, nil},
+		{"body over 100 kB", `{"description":"` + strings.Repeat("x", 100_001) + `"}`, 413, nil},
+		{"padding over 100 kB", `{"description":"a"}` + strings.Repeat(" ", 100_001), 413, nil},
+
+		{"empty object", `{}`, 422, []string{"description"}},
+		{"description missing", `{"type":"secret"}`, 422, []string{"description"}},
+		{"description null", `{"description":null}`, 422, []string{"description"}},
+		{"description empty", `{"description":""}`, 422, []string{"description"}},
+		{"description blank", `{"description":"  \t "}`, 422, []string{"description"}},
+		{"description number", `{"description":42}`, 422, []string{"description"}},
+		{"description array", `{"description":["a"]}`, 422, []string{"description"}},
+		{"description 256 characters", `{"description":"` + strings.Repeat("é", 256) + `"}`, 422, []string{"description"}},
+		{"description with a NUL", `{"description":"a\u0000b"}`, 422, []string{"description"}},
+		{"description with a newline", `{"description":"a\nb"}`, 422, []string{"description"}},
+		{"description with an escape", `{"description":"a\u001b[31mb"}`, 422, []string{"description"}},
+		{"description with DEL", `{"description":"a\u007fb"}`, 422, []string{"description"}},
+		{"description with a C1 control", `{"description":"a\u0085b"}`, 422, []string{"description"}},
+
+		{"type other", desc(`"type":"other"`), 422, []string{"type"}},
+		{"type empty", desc(`"type":""`), 422, []string{"type"}},
+		{"type upper case", desc(`"type":"SECRET"`), 422, []string{"type"}},
+		{"type number", desc(`"type":1`), 422, []string{"type"}},
+
+		{"acl not array", desc(`"acl":{"scope":{},"permissions":["*"]}`), 422, []string{"acl"}},
+		{"acl string", desc(`"acl":"*"`), 422, []string{"acl"}},
+		{"acl item not object", acl(`"*"`), 422, []string{"acl.0"}},
+		{"acl item null", acl(`null`), 422, []string{"acl.0"}},
+		{"acl item array", acl(`[]`), 422, []string{"acl.0"}},
+		{"acl second item bad", acl(`{"scope":{},"permissions":["*"]},7`), 422, []string{"acl.1"}},
+		{"acl over 100 entries", acl(many(101, `{"scope":{},"permissions":["*"]}`)), 422, []string{"acl"}},
+		{"acl.0.scope missing", acl(`{"permissions":["*"]}`), 422, []string{"acl.0.scope"}},
+		{"acl.0.scope not object", acl(`{"scope":[],"permissions":["*"]}`), 422, []string{"acl.0.scope"}},
+		{"acl.0.scope string", acl(`{"scope":"all","permissions":["*"]}`), 422, []string{"acl.0.scope"}},
+		{"acl.0.permissions missing", acl(`{"scope":{}}`), 422, []string{"acl.0.permissions"}},
+		{"acl.0.permissions null", acl(`{"scope":{},"permissions":null}`), 422, []string{"acl.0.permissions"}},
+		{"acl.0.permissions empty", acl(`{"scope":{},"permissions":[]}`), 422, []string{"acl.0.permissions"}},
+		{"acl.0.permissions not strings", acl(`{"scope":{},"permissions":[1]}`), 422, []string{"acl.0.permissions"}},
+		{"acl.0.permissions a string", acl(`{"scope":{},"permissions":"*"}`), 422, []string{"acl.0.permissions"}},
+		{"acl.0.permissions over 500", acl(`{"scope":{},"permissions":[` + many(501, `"GetApiKey"`) + `]}`), 422, []string{"acl.0.permissions"}},
+		{"permission with a space", acl(`{"scope":{},"permissions":["Get ApiKey"]}`), 422, []string{"acl.0.permissions.0"}},
+		{"permission with a dash", acl(`{"scope":{},"permissions":["GetApiKey","get-api-key"]}`), 422, []string{"acl.0.permissions.1"}},
+		{"permission empty", acl(`{"scope":{},"permissions":[""]}`), 422, []string{"acl.0.permissions.0"}},
+		{"permission wildcard suffix", acl(`{"scope":{},"permissions":["Get*"]}`), 422, []string{"acl.0.permissions.0"}},
+		{"permission starting with a digit", acl(`{"scope":{},"permissions":["1Get"]}`), 422, []string{"acl.0.permissions.0"}},
+		{"scope.organizationId not array", acl(`{"scope":{"organizationId":"o1"},"permissions":["*"]}`), 422, []string{"acl.0.scope.organizationId"}},
+		{"scope.organizationId not strings", acl(`{"scope":{"organizationId":[1]},"permissions":["*"]}`), 422, []string{"acl.0.scope.organizationId"}},
+		{"scope.organizationId bad id", acl(`{"scope":{"organizationId":["o1","a b"]},"permissions":["*"]}`), 422, []string{"acl.0.scope.organizationId.1"}},
+		{"scope.organizationId empty id", acl(`{"scope":{"organizationId":[""]},"permissions":["*"]}`), 422, []string{"acl.0.scope.organizationId.0"}},
+		{"scope.organizationId 51 characters", acl(`{"scope":{"organizationId":["` + strings.Repeat("o", 51) + `"]},"permissions":["*"]}`), 422, []string{"acl.0.scope.organizationId.0"}},
+		{"scope.customFieldName bad", acl(`{"scope":{"customFieldName":["a.b"]},"permissions":["*"]}`), 422, []string{"acl.0.scope.customFieldName.0"}},
+		{"scope.productId not array", acl(`{"scope":{"productId":{}},"permissions":["*"]}`), 422, []string{"acl.0.scope.productId"}},
+		{"scope.planId too long", acl(`{"scope":{"planId":["` + strings.Repeat("p", 51) + `"]},"permissions":["*"]}`), 422, []string{"acl.0.scope.planId.0"}},
+
+		{"allowedIps not array", desc(`"allowedIps":"203.0.113.1"`), 422, []string{"allowedIps"}},
+		{"allowedIps object", desc(`"allowedIps":{}`), 422, []string{"allowedIps"}},
+		{"allowedIps not strings", ips(`1`), 422, []string{"allowedIps"}},
+		{"allowedIps over 100", ips(many(101, `"203.0.113.1"`)), 422, []string{"allowedIps"}},
+		{"allowedIps bad address", ips(`"not an ip"`), 422, []string{"allowedIps.0"}},
+		{"allowedIps empty string", ips(`""`), 422, []string{"allowedIps.0"}},
+		{"allowedIps wildcard", ips(`"76.*.*.*"`), 422, []string{"allowedIps.0"}},
+		{"allowedIps host name", ips(`"example.com"`), 422, []string{"allowedIps.0"}},
+		{"allowedIps bad prefix length", ips(`"203.0.113.0/33"`), 422, []string{"allowedIps.0"}},
+		{"allowedIps bad IPv6 prefix length", ips(`"2001:db8::/129"`), 422, []string{"allowedIps.0"}},
+		{"allowedIps with a port", ips(`"203.0.113.1:80"`), 422, []string{"allowedIps.0"}},
+		{"allowedIps with a zone", ips(`"2001:db8::1%eth0"`), 422, []string{"allowedIps.0"}},
+		{"allowedIps second bad", ips(`"203.0.113.1","203.0.113.256"`), 422, []string{"allowedIps.1"}},
+		{"allowedIps private", ips(`"10.0.0.1"`), 422, []string{"allowedIps.0"}},
+		{"allowedIps loopback", ips(`"127.0.0.1"`), 422, []string{"allowedIps.0"}},
+		{"allowedIps link-local", ips(`"169.254.0.0/16"`), 422, []string{"allowedIps.0"}},
+		{"allowedIps CGNAT", ips(`"100.64.1.1"`), 422, []string{"allowedIps.0"}},
+		{"allowedIps ULA", ips(`"fd00::1"`), 422, []string{"allowedIps.0"}},
+		{"allowedIps everything", ips(`"0.0.0.0/0"`), 422, []string{"allowedIps.0"}},
+		{"allowedIps everything IPv6", ips(`"::/0"`), 422, []string{"allowedIps.0"}},
+
+		{"every problem at once", `{"description":"","type":"x","acl":[{"scope":{}}],"allowedIps":["10.0.0.1","nope"]}`, 422,
+			[]string{"description", "type", "acl.0.permissions", "allowedIps.0", "allowedIps.1"}},
+	}
+
+	type routeReq struct {
+		req
+		method, path string
+	}
+	var cases []routeReq
+	for _, route := range []struct{ method, path string }{
+		{"POST", "/api-keys"},
+		{"POST", "/api-keys/"},
+		{"PUT", "/api-keys/new-key"},
+		{"PUT", "/api-keys/" + existing.ID},
+		{"POST", org},
+		{"PUT", org + "/" + orgKey.ID},
+	} {
+		for _, b := range bodies {
+			cases = append(cases, routeReq{b, route.method, route.path})
+		}
+	}
+	longID := strings.Repeat("a", 51)
+	for _, c := range []routeReq{
+		{req{"id of 51 characters", `{"description":"d"}`, 422, []string{"id"}}, "PUT", "/api-keys/" + longID},
+		{req{"id of 51 characters in an org", `{"description":"d"}`, 422, []string{"id"}}, "PUT", org + "/" + longID},
+		{req{"id with a space", `{"description":"d"}`, 422, []string{"id"}}, "PUT", "/api-keys/a%20b"},
+		{req{"id with an exclamation mark", `{"description":"d"}`, 422, []string{"id"}}, "PUT", "/api-keys/a!b"},
+		{req{"id with an encoded slash", `{"description":"d"}`, 422, []string{"id"}}, "PUT", "/api-keys/a%2Fb"},
+		{req{"id with a quote", `{"description":"d"}`, 422, []string{"id"}}, "PUT", "/api-keys/a%27b"},
+		{req{"id not ASCII", `{"description":"d"}`, 422, []string{"id"}}, "PUT", "/api-keys/" + url.PathEscape("ключ")},
+		{req{"bad id with a bad body", `{`, 422, []string{"id"}}, "PUT", "/api-keys/a%20b"},
+		{req{"type change", `{"description":"d","type":"publishable"}`, 422, []string{"type"}}, "PUT", "/api-keys/" + existing.ID},
+		{req{"type change in an org", `{"description":"d","type":"publishable"}`, 422, []string{"type"}}, "PUT", org + "/" + orgKey.ID},
+
+		{req{"get unknown key", "", 404, nil}, "GET", "/api-keys/api_key_00000000000000000000000000"},
+		{req{"get over-long id", "", 404, nil}, "GET", "/api-keys/" + longID},
+		{req{"get odd id", "", 404, nil}, "GET", "/api-keys/%27%3B--"},
+		{req{"delete unknown key", "", 404, nil}, "DELETE", "/api-keys/nope"},
+		{req{"delete unknown key in an org", "", 404, nil}, "DELETE", org + "/nope"},
+		{req{"unknown path under a key", "", 404, nil}, "GET", "/api-keys/x/y"},
+		{req{"unknown path under a key, POST", `{"description":"d"}`, 404, nil}, "POST", "/api-keys/x/y"},
+		{req{"unknown path under an org key", "", 404, nil}, "GET", org + "/x/y"},
+		{req{"unknown path under an org", "", 404, nil}, "GET", "/organizations/" + app + "/other"},
+		{req{"organization itself", "", 404, nil}, "GET", "/organizations/" + app},
+		{req{"organizations root", "", 404, nil}, "GET", "/organizations/"},
+		{req{"unknown organization", `{"description":"d"}`, 404, nil}, "POST", "/organizations/" + missingApp + "/api-keys"},
+		{req{"malformed organization", `{"description":"d"}`, 404, nil}, "PUT", "/organizations/x/api-keys/y"},
+
+		{req{"DELETE the collection", "", 405, nil}, "DELETE", "/api-keys"},
+		{req{"PUT the collection", `{"description":"d"}`, 405, nil}, "PUT", "/api-keys"},
+		{req{"PATCH a key", `{"description":"d"}`, 405, nil}, "PATCH", "/api-keys/" + existing.ID},
+		{req{"POST to a key", `{"description":"d"}`, 405, nil}, "POST", "/api-keys/" + existing.ID},
+		{req{"PATCH an org key", `{"description":"d"}`, 405, nil}, "PATCH", org + "/" + orgKey.ID},
+		{req{"DELETE an org collection", "", 405, nil}, "DELETE", org},
+	} {
+		cases = append(cases, c)
+	}
+	// Bad query parameters on both listings.
+	for _, path := range []string{"/api-keys", org} {
+		for _, q := range []struct {
+			query  string
+			fields []string
+		}{
+			{"limit=-1", []string{"limit"}},
+			{"limit=1001", []string{"limit"}},
+			{"limit=abc", []string{"limit"}},
+			{"limit=1.5", []string{"limit"}},
+			{"limit=1e2", []string{"limit"}},
+			{"offset=-1", []string{"offset"}},
+			{"offset=1001", []string{"offset"}},
+			{"offset=x", []string{"offset"}},
+			{"limit=-1&offset=-1", []string{"limit", "offset"}},
+			{"sort=name", []string{"sort"}},
+			{"sort=description", []string{"sort"}},
+			{"sort=createdTime,bogus", []string{"sort"}},
+			{"sort=" + url.QueryEscape("--id"), []string{"sort"}},
+			{"sort=,", []string{"sort", "sort"}},
+			{"filter=name:x", []string{"filter"}},
+			{"filter=createdTime:x", []string{"filter"}},
+			{"filter=id", []string{"filter"}},
+			{"filter=id:", []string{"filter"}},
+			{"filter=id:!", []string{"filter"}},
+			{"filter=" + url.QueryEscape("id:a;bogus:b"), []string{"filter"}},
+			{"limit=x&sort=x&filter=x", []string{"limit", "sort", "filter"}},
+		} {
+			cases = append(cases, routeReq{req{"list " + q.query, "", 422, q.fields}, "GET", path + "?" + q.query})
+		}
+	}
+
+	for _, tc := range cases {
+		t.Run(fmt.Sprintf("%s %s %s", tc.method, tc.path, tc.name), func(t *testing.T) {
+			before := s.Snapshot(t)
+			resp, body := s.call(t, tc.method, tc.path, s.acct, tc.body)
+			wantProblem(t, resp, body, tc.status, tc.fields...)
+			if tc.status == http.StatusMethodNotAllowed && resp.Header.Get("Allow") == "" {
+				t.Error("405 without an Allow header")
+			}
+			wantUnchanged(t, s, before)
+		})
+	}
+
+	t.Run("Allow lists the path's methods", func(t *testing.T) {
+		for path, want := range map[string]string{
+			"/api-keys":                 "GET, HEAD, POST",
+			"/api-keys/x":               "GET, HEAD, PUT, DELETE",
+			org:                         "GET, HEAD, POST",
+			org + "/" + orgKey.ID:       "GET, HEAD, PUT, DELETE",
+			"/api-keys/" + longID:       "GET, HEAD, PUT, DELETE",
+			"/organizations/x/api-keys": "GET, HEAD, POST",
+		} {
+			resp, body := s.call(t, "PATCH", path, s.acct, `{"description":"d"}`)
+			wantProblem(t, resp, body, http.StatusMethodNotAllowed)
+			if got := resp.Header.Get("Allow"); got != want {
+				t.Errorf("PATCH %s: Allow = %q, want %q", path, got, want)
+			}
+		}
+	})
+
+	t.Run("content types", func(t *testing.T) {
+		for _, tc := range []struct {
+			ct     string
+			status int
+		}{
+			{"application/x-www-form-urlencoded", 415},
+			{"multipart/form-data; boundary=x", 415},
+			{"text/plain", 415},
+			{"application/xml", 415},
+			{"not a media type", 415},
+		} {
+			for _, route := range []struct{ method, path string }{
+				{"POST", "/api-keys"}, {"PUT", "/api-keys/new-key"}, {"PUT", "/api-keys/" + existing.ID}, {"POST", org},
+			} {
+				before := s.Snapshot(t)
+				resp, body := s.call(t, route.method, route.path, s.acct, "description=d", "Content-Type", tc.ct)
+				wantProblem(t, resp, body, tc.status)
+				wantUnchanged(t, s, before)
+			}
+		}
+	})
+
+	t.Run("empty body", func(t *testing.T) {
+		for _, route := range []struct{ method, path string }{{"POST", "/api-keys"}, {"PUT", "/api-keys/new-key"}} {
+			before := s.Snapshot(t)
+			resp, body := s.call(t, route.method, route.path, s.acct, "")
+			wantProblem(t, resp, body, http.StatusBadRequest)
+			wantUnchanged(t, s, before)
+		}
+	})
+
+	t.Run("refusals come before the body is read", func(t *testing.T) {
+		// No credentials and an unusable body: 401, not 400/413/422.
+		for _, body := range []string{`{`, `{}`, `{"description":"` + strings.Repeat("x", 100_001) + `"}`} {
+			before := s.Snapshot(t)
+			resp, got := s.call(t, "POST", "/api-keys", "", body)
+			wantProblem(t, resp, got, http.StatusUnauthorized)
+			wantUnchanged(t, s, before)
+		}
+	})
+
+	t.Run("the snapshot sees a real change", func(t *testing.T) {
+		before := s.Snapshot(t)
+		s.create(t, s.acct, "/api-keys", `{"description":"real"}`)
+		if s.Snapshot(t) == before {
+			t.Fatal("Snapshot did not change after a key was created: the unchanged-state checks above prove nothing")
+		}
+	})
+
+	t.Run("nothing was created or changed", func(t *testing.T) {
+		for _, tc := range []struct {
+			path string
+			ids  int
+		}{{"/api-keys", 3}, {org, 1}} {
+			ids, _, _, _ := s.list(t, s.acct, tc.path)
+			if len(ids) != tc.ids {
+				t.Errorf("%s lists %v, want %d keys", tc.path, ids, tc.ids)
+			}
+		}
+		resp, body := s.call(t, "GET", "/api-keys/"+existing.ID, s.acct, "")
+		wantStatus(t, resp, body, http.StatusOK)
+		if k := decodeKey(t, body); k.Description != "existing" || k.Type != "secret" || k.SecretKey != existing.SecretKey {
+			t.Errorf("existing key = %s", body)
+		}
+	})
+
+	wantNoErrorLogged(t, s)
+}
