@@ -6,10 +6,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { startServer, stopServer, bootstrap } from './lib/server.mjs';
+import { startServer, stopServer } from './lib/server.mjs';
 import { request, basicHeader, signJwt } from './lib/client.mjs';
 import {
-  rebilly, API_KEY_ID, SECRET, UNRESTRICTED, plain, idsOf, createApp, createAppKey,
+  account, rebilly, API_KEY_ID, SECRET, UNRESTRICTED, plain, idsOf, createApp, createAppKey,
   assertApiKey, assertProblem, rejectsRebilly, rejectsUnauthorized, rejectsForbidden,
 } from './lib/rebilly.mjs';
 
@@ -25,17 +25,12 @@ after(async () => {
   await stopServer(server);
 });
 
-/** A fresh account: its bootstrap credentials and an SDK for them. */
-async function account(name) {
-  const creds = await bootstrap(server.dataDir, { name });
-  return { creds, api: rebilly(base, creds.secret) };
-}
 
 /** GET a Sunshine route with the given headers. */
 const sunshine = (path, headers) => request(`${base}${path}`, { headers });
 
 test('organizations: keys under /organizations/{appId} are the app\'s, apart from the root list', async () => {
-  const { creds, api } = await account('Orgs');
+  const { creds, api } = await account(server, 'Orgs');
   const appA = await createApp(base, creds, 'App A');
   const appB = await createApp(base, creds, 'App B');
   const orgA = rebilly(base, creds.secret, { organizationId: appA });
@@ -86,8 +81,8 @@ test('organizations: keys under /organizations/{appId} are the app\'s, apart fro
 });
 
 test('organizations: Sunshine app keys show in the org list; unknown organizations are 404', async () => {
-  const { creds } = await account('Org store');
-  const other = await account('Other account');
+  const { creds } = await account(server, 'Org store');
+  const other = await account(server, 'Other account');
   const appId = await createApp(base, creds, 'x');
   const otherApp = await createApp(base, other.creds, 'y');
   const org = rebilly(base, creds.secret, { organizationId: appId });
@@ -124,7 +119,7 @@ test('organizations: Sunshine app keys show in the org list; unknown organizatio
 });
 
 test('organizations: an app key acts on its own app only', async () => {
-  const { creds } = await account('App keys');
+  const { creds } = await account(server, 'App keys');
   const appA = await createApp(base, creds, 'A');
   const appB = await createApp(base, creds, 'B');
   const appKey = (await rebilly(base, creds.secret, { organizationId: appA }).apiKeys.create({ data: { description: 'A key' } })).fields;
@@ -154,7 +149,7 @@ test('organizations: an app key acts on its own app only', async () => {
 });
 
 test('one store: an account key made here authenticates on the Sunshine routes', async () => {
-  const { creds, api } = await account('One store');
+  const { creds, api } = await account(server, 'One store');
   const appId = await createApp(base, creds, 'Seen by the new key');
   const key = (await api.apiKeys.create({ data: { description: 'for Sunshine' } })).fields;
   assertApiKey(key, base, { type: 'secret', acl: UNRESTRICTED });
@@ -176,7 +171,7 @@ test('one store: an account key made here authenticates on the Sunshine routes',
 });
 
 test('restricted keys: the ACL admits only the operations it lists', async () => {
-  const { creds, api } = await account('Restricted');
+  const { creds, api } = await account(server, 'Restricted');
   const reader = (await api.apiKeys.create({
     data: { description: 'reader', acl: [{ scope: {}, permissions: ['GetApiKeyCollection'] }] },
   })).fields;
@@ -209,7 +204,7 @@ test('restricted keys: the ACL admits only the operations it lists', async () =>
 });
 
 test('restricted keys: a key cannot make a key wider than itself', async () => {
-  const { api } = await account('No escalation');
+  const { api } = await account(server, 'No escalation');
   const creatorAcl = [{ scope: {}, permissions: ['PostApiKey', 'GetApiKey', 'GetApiKeyCollection', 'PutApiKey'] }];
   const creator = (await api.apiKeys.create({ data: { description: 'creator', acl: creatorAcl } })).fields;
   const asCreator = rebilly(base, creator.secretKey);
@@ -245,7 +240,7 @@ test('restricted keys: a key cannot make a key wider than itself', async () => {
 });
 
 test('restricted keys: an organizationId scope admits that organization only', async () => {
-  const { creds, api } = await account('Org scoped');
+  const { creds, api } = await account(server, 'Org scoped');
   const appA = await createApp(base, creds, 'A');
   const appB = await createApp(base, creds, 'B');
   const acl = [{ scope: { organizationId: [appA] }, permissions: ['*'] }];
@@ -279,7 +274,7 @@ test('restricted keys: an organizationId scope admits that organization only', a
 });
 
 test('restricted keys: a narrower key may not change a stronger key (403), which keeps its acl', async () => {
-  const { creds, api } = await account('Silent narrowing');
+  const { creds, api } = await account(server, 'Silent narrowing');
   const editor = (await api.apiKeys.create({
     data: { description: 'editor', acl: [{ scope: {}, permissions: ['PutApiKey', 'GetApiKey'] }] },
   })).fields;
@@ -292,7 +287,7 @@ test('restricted keys: a narrower key may not change a stronger key (403), which
 });
 
 test('publishable keys are refused with 401 on /api-keys and on Sunshine, in every form', async () => {
-  const { creds, api } = await account('Publishable');
+  const { creds, api } = await account(server, 'Publishable');
   const appId = await createApp(base, creds, 'x');
   const pk = (await api.apiKeys.create({ data: { description: 'browser', type: 'publishable' } })).fields;
   const orgPk = (await rebilly(base, creds.secret, { organizationId: appId }).apiKeys.create({
@@ -337,7 +332,7 @@ test('publishable keys are refused with 401 on /api-keys and on Sunshine, in eve
 });
 
 test('auth forms: REB-APIKEY wins over Authorization; Bearer JWT, X-API-Key and Bearer secret work', async () => {
-  const { creds, api } = await account('Auth forms');
+  const { creds, api } = await account(server, 'Auth forms');
   const key = (await api.apiKeys.create({ data: { description: 'signer' } })).fields;
   const token = signJwt(key.id, key.secretKey, 'account');
 
@@ -391,8 +386,8 @@ test('auth forms: REB-APIKEY wins over Authorization; Bearer JWT, X-API-Key and 
 });
 
 test('accounts are separate: another account\'s key ids are not found', async () => {
-  const a = await account('Tenant A');
-  const b = await account('Tenant B');
+  const a = await account(server, 'Tenant A');
+  const b = await account(server, 'Tenant B');
   const aKey = (await a.api.apiKeys.create({ id: 'tenant-a-key', data: { description: 'A' } })).fields;
   await rejectsRebilly(b.api.apiKeys.get({ id: aKey.id }), 'RebillyNotFoundError', 404);
   await rejectsRebilly(b.api.apiKeys.get({ id: a.creds.id }), 'RebillyNotFoundError', 404);

@@ -6,10 +6,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { startServer, stopServer, bootstrap } from './lib/server.mjs';
+import { startServer, stopServer } from './lib/server.mjs';
 import { request } from './lib/client.mjs';
 import {
-  rebilly, RebillyErrors, API_KEY_ID, RFC3339, SECRET, PUBLISHABLE, UNRESTRICTED, plain, idsOf, ulidTime,
+  account, rebilly, RebillyErrors, API_KEY_ID, RFC3339, SECRET, PUBLISHABLE, UNRESTRICTED, plain, idsOf, ulidTime,
   assertApiKey, assertProblem, rejectsRebilly, rejectsInvalid, rejectsUnauthorized,
 } from './lib/rebilly.mjs';
 
@@ -25,14 +25,9 @@ after(async () => {
   await stopServer(server);
 });
 
-/** A fresh account (so that list totals are exact) and an SDK for its key. */
-async function account(name) {
-  const creds = await bootstrap(server.dataDir, { name });
-  return { creds, api: rebilly(base, creds.secret) };
-}
 
 test('create without an id: POST /api-keys/ → 201, api_key_ ULID id, sk_live_/pk_live_ secrets', async () => {
-  const { creds, api } = await account('Create');
+  const { creds, api } = await account(server, 'Create');
   const started = Date.now();
   const seen = [];
   api.addRequestInterceptor({ thenDelegate: (config) => { seen.push(`${config.method.toUpperCase()} ${config.url}`); return config; } });
@@ -84,7 +79,7 @@ test('create without an id: POST /api-keys/ → 201, api_key_ ULID id, sk_live_/
 });
 
 test('create: read-only members in the body are ignored', async () => {
-  const { creds, api } = await account('Read-only');
+  const { creds, api } = await account(server, 'Read-only');
   const key = (await api.apiKeys.create({
     data: {
       description: 'Echo', id: 'chosen-by-body', secretKey: 'sk_live_x', apiUser: 'someone', createdTime: '2000-01-01T00:00:00Z',
@@ -99,7 +94,7 @@ test('create: read-only members in the body are ignored', async () => {
 });
 
 test('create with an id: GET → 404 → PUT → 201; again: RebillyConflictError client-side', async () => {
-  const { api } = await account('With id');
+  const { api } = await account(server, 'With id');
   const seen = [];
   // Record what the SDK sends, through its public interceptor hook.
   api.addRequestInterceptor({ thenDelegate: (config) => { seen.push(`${config.method.toUpperCase()} ${config.url}`); return config; } });
@@ -132,7 +127,7 @@ test('create with an id: GET → 404 → PUT → 201; again: RebillyConflictErro
 });
 
 test('getAll: default order and limit 100, Pagination-* totals, limit/offset', async () => {
-  const { creds, api } = await account('Many');
+  const { creds, api } = await account(server, 'Many');
   const made = [];
   for (let i = 0; i < 101; i += 1) {
     made.push((await api.apiKeys.create({ data: { description: `key ${i}` } })).fields.id);
@@ -181,7 +176,7 @@ test('getAll: default order and limit 100, Pagination-* totals, limit/offset', a
 });
 
 test('getAll: sort by createdTime, updatedTime and id, ascending and descending', async () => {
-  const { creds, api } = await account('Sort');
+  const { creds, api } = await account(server, 'Sort');
   const a = (await api.apiKeys.create({ id: 'k-b', data: { description: 'first' } })).fields;
   const b = (await api.apiKeys.create({ id: 'k-c', data: { description: 'second' } })).fields;
   const c = (await api.apiKeys.create({ id: 'k-a', data: { description: 'third' } })).fields;
@@ -210,7 +205,7 @@ test('getAll: sort by createdTime, updatedTime and id, ascending and descending'
 });
 
 test('getAll: filter by type, description and id, with negation and several fields', async () => {
-  const { creds, api } = await account('Filter');
+  const { creds, api } = await account(server, 'Filter');
   const fooSecret = (await api.apiKeys.create({ data: { description: 'foo' } })).fields;
   const fooPub = (await api.apiKeys.create({ data: { description: 'foo', type: 'publishable' } })).fields;
   const bar = (await api.apiKeys.create({ data: { description: 'bar' } })).fields;
@@ -248,7 +243,7 @@ test('getAll: filter by type, description and id, with negation and several fiel
 });
 
 test('getAll: a filter with a literal ";" (not percent-encoded) is applied or refused, never dropped', async () => {
-  const { creds, api } = await account('Semicolon');
+  const { creds, api } = await account(server, 'Semicolon');
   const pub = (await api.apiKeys.create({ data: { description: 'foo', type: 'publishable' } })).fields;
   await api.apiKeys.create({ data: { description: 'foo' } });
   // The SDK (axios) sends %3B, which works; curl and hand-built URLs send ";".
@@ -264,7 +259,7 @@ test('getAll: a filter with a literal ";" (not percent-encoded) is applied or re
 });
 
 test('get, update (PUT): description replaced, omitted acl/allowedIps kept, null clears', async () => {
-  const { api } = await account('Update');
+  const { api } = await account(server, 'Update');
   const acl = [{ scope: { organizationId: ['org-9'] }, permissions: ['GetApiKey'] }];
   const key = (await api.apiKeys.create({ data: { description: 'before', acl, allowedIps: ['203.0.113.0/24'] } })).fields;
 
@@ -308,7 +303,7 @@ test('get, update (PUT): description replaced, omitted acl/allowedIps kept, null
 });
 
 test('update of a publishable key with only a description (as the official sample does) keeps its type', async () => {
-  const { api } = await account('Publishable update');
+  const { api } = await account(server, 'Publishable update');
   const pub = (await api.apiKeys.create({ data: { description: 'pk', type: 'publishable' } })).fields;
   const upd = await api.apiKeys.update({ id: pub.id, data: { description: 'A better description' } });
   assert.equal(upd.response.status, 200);
@@ -316,7 +311,7 @@ test('update of a publishable key with only a description (as the official sampl
 });
 
 test('delete: 204 with no body, then get/delete → RebillyNotFoundError; the key stops working', async () => {
-  const { api } = await account('Delete');
+  const { api } = await account(server, 'Delete');
   const key = (await api.apiKeys.create({ data: { description: 'doomed' } })).fields;
   const own = rebilly(base, key.secretKey);
   assert.equal((await own.apiKeys.getAll({ limit: 1 })).response.status, 200);
@@ -344,7 +339,7 @@ test('delete: 204 with no body, then get/delete → RebillyNotFoundError; the ke
 });
 
 test('validation: RebillyValidationError with every invalid field as a dot path', async () => {
-  const { api } = await account('Validation');
+  const { api } = await account(server, 'Validation');
   const before = (await api.apiKeys.getAll()).total;
 
   const cases = [
@@ -389,7 +384,7 @@ test('validation: RebillyValidationError with every invalid field as a dot path'
 });
 
 test('authentication errors: 401 surfaces as RebillyForbiddenError, with the problem body', async () => {
-  const { creds } = await account('Auth errors');
+  const { creds } = await account(server, 'Auth errors');
   const noKey = rebilly(base, null);
   const missing = await rejectsUnauthorized(noKey.apiKeys.getAll());
   assert.equal(missing.message, 'Authorization is required');
@@ -404,7 +399,7 @@ test('authentication errors: 401 surfaces as RebillyForbiddenError, with the pro
 });
 
 test('HTTP: POST with and without the slash, problem bodies, 404/405/415/400 on the wire', async () => {
-  const { creds } = await account('HTTP');
+  const { creds } = await account(server, 'HTTP');
   const h = { 'REB-APIKEY': creds.secret, 'Content-Type': 'application/json' };
   const post = await request(`${base}/api-keys`, { method: 'POST', headers: h, body: JSON.stringify({ description: 'no slash' }) });
   assert.equal(post.status, 201);

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { RebillyAPI, RebillyErrors } from 'rebilly-js-sdk';
 
 import { basicHeader, request } from './client.mjs';
+import { bootstrap } from './server.mjs';
 
 export { RebillyAPI, RebillyErrors };
 
@@ -159,4 +160,13 @@ export function ulidTime(id) {
   let ms = 0;
   for (const c of ulid.slice(0, 10)) ms = ms * 32 + CROCKFORD.indexOf(c);
   return ms;
+}
+
+/**
+ * A fresh account on server (so that list totals are exact): its bootstrap
+ * credentials, and an SDK for them.
+ */
+export async function account(server, name) {
+  const creds = await bootstrap(server.dataDir, { name });
+  return { creds, api: rebilly(server.baseURL, creds.secret) };
 }
