@@ -20,4 +20,4 @@ test-e2e:
 
 # Benchmarks of the hot path; see docs/BENCHMARKS.md.
 bench:
-	go test -run '^$$' -bench . -benchmem -count 5 ./auth/
+	go test -run '^$$' -bench . -benchmem -count 5 ./auth/ ./httpapi/web/
