@@ -11,7 +11,8 @@ import (
 // WebhookVersion is the payload version of the webhooks Latchkey records.
 const WebhookVersion = "v2"
 
-// integrationFor returns an integration the principal may act on. An
+// integrationFor returns an integration the principal may act on, its webhook
+// secrets still sealed (callers that show them call openWebhooks). An
 // integration key may act only on its own integration.
 func (s *Service) integrationFor(ctx context.Context, p *latchkey.Principal, appID, integrationID string) (*latchkey.Integration, error) {
 	if _, err := s.appFor(ctx, p, appID); err != nil {
@@ -20,11 +21,7 @@ func (s *Service) integrationFor(ctx context.Context, p *latchkey.Principal, app
 	if p.Scope == latchkey.ScopeIntegration && p.IntegrationID != integrationID {
 		return nil, forbidden()
 	}
-	in, err := s.store.Integration(ctx, appID, integrationID)
-	if err != nil {
-		return nil, err
-	}
-	return in, s.openWebhooks(in)
+	return s.store.Integration(ctx, appID, integrationID)
 }
 
 // CreateIntegration creates a custom integration in an app the principal may
@@ -60,7 +57,11 @@ func (s *Service) CreateIntegration(ctx context.Context, p *latchkey.Principal, 
 
 // Integration returns an integration the principal may act on.
 func (s *Service) Integration(ctx context.Context, p *latchkey.Principal, appID, integrationID string) (*latchkey.Integration, error) {
-	return s.integrationFor(ctx, p, appID, integrationID)
+	in, err := s.integrationFor(ctx, p, appID, integrationID)
+	if err != nil {
+		return nil, err
+	}
+	return in, s.openWebhooks(in)
 }
 
 // ListIntegrations lists an app's integrations, optionally of some types
@@ -94,7 +95,7 @@ func (s *Service) UpdateIntegration(ctx context.Context, p *latchkey.Principal, 
 	if err := s.store.UpdateIntegration(ctx, in); err != nil {
 		return nil, err
 	}
-	return in, nil
+	return in, s.openWebhooks(in)
 }
 
 // DeleteIntegration deletes an integration and its keys, which stop
