@@ -345,7 +345,7 @@ func (v *Verifier) byKeyID(ctx context.Context, id string) (*entry, error) {
 func (v *Verifier) remember(k *latchkey.Key, gen uint64) (*entry, error) {
 	e := &entry{principal: latchkey.PrincipalOf(k), expiresAt: k.Policy.ExpiresAt}
 	for _, s := range k.Secrets {
-		plain, err := v.keys.Open(s.Sealed, k.ID)
+		plain, err := v.keys.Open(s.Sealed, secret.KeyRecord(k.ID))
 		if err != nil {
 			return nil, err
 		}

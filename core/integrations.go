@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/secret"
 )
 
 // WebhookVersion is the payload version of the webhooks Latchkey records.
@@ -47,7 +48,7 @@ func (s *Service) CreateIntegration(ctx context.Context, p *latchkey.Principal, 
 			return nil, err
 		}
 		w.Secret = hex.EncodeToString(b[:])
-		w.SealedSecret = s.keys.Seal([]byte(w.Secret), w.ID)
+		w.SealedSecret = s.keys.Seal([]byte(w.Secret), secret.WebhookRecord(w.ID))
 	}
 	if err := s.store.CreateIntegration(ctx, in); err != nil {
 		return nil, err
@@ -116,7 +117,7 @@ func (s *Service) DeleteIntegration(ctx context.Context, p *latchkey.Principal, 
 func (s *Service) openWebhooks(in *latchkey.Integration) error {
 	for i := range in.Webhooks {
 		w := &in.Webhooks[i]
-		plain, err := s.keys.Open(w.SealedSecret, w.ID)
+		plain, err := s.keys.Open(w.SealedSecret, secret.WebhookRecord(w.ID))
 		if err != nil {
 			return err
 		}

@@ -172,7 +172,7 @@ func (s *Service) newKey(owner latchkey.KeyOwner, id, name string, policy latchk
 	}
 	k.Secrets = []latchkey.Secret{{
 		Hash:      s.keys.Hash(plain),
-		Sealed:    s.keys.Seal([]byte(plain), k.ID),
+		Sealed:    s.keys.Seal([]byte(plain), secret.KeyRecord(k.ID)),
 		Plain:     plain,
 		CreatedAt: now,
 	}}
@@ -263,7 +263,7 @@ func (s *Service) reveal(p *latchkey.Principal, k *latchkey.Key) error {
 
 func (s *Service) unseal(k *latchkey.Key) error {
 	for i := range k.Secrets {
-		plain, err := s.keys.Open(k.Secrets[i].Sealed, k.ID)
+		plain, err := s.keys.Open(k.Secrets[i].Sealed, secret.KeyRecord(k.ID))
 		if err != nil {
 			return err
 		}

@@ -34,12 +34,16 @@ func IsSealed(ctx context.Context, store latchkey.Store) (bool, error) {
 // store was sealed under the same master key, so that a server started with
 // the wrong key refuses to start rather than failing on every key later.
 func CheckMasterKey(ctx context.Context, store latchkey.Store, keys *secret.Keyring) error {
-	sealed, err := store.InitMeta(ctx, masterKeyCheck, keys.Seal([]byte(masterKeyCheck), masterKeyCheck))
+	rec := secret.MetaRecord(masterKeyCheck)
+	sealed, err := store.InitMeta(ctx, masterKeyCheck, keys.Seal([]byte(masterKeyCheck), rec))
 	if err != nil {
 		return err
 	}
-	if _, err := keys.Open(sealed, masterKeyCheck); err != nil {
-		return ErrMasterKeyMismatch
+	if _, err := keys.Open(sealed, rec); err != nil {
+		// A store sealed before records named their kind, not yet resealed.
+		if _, err := keys.OpenLegacy(sealed, masterKeyCheck); err != nil {
+			return ErrMasterKeyMismatch
+		}
 	}
 	return nil
 }

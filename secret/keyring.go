@@ -68,25 +68,63 @@ func (k *Keyring) Hash(secret string) []byte {
 	return sum
 }
 
-// Seal encrypts plain with AES-256-GCM under the seal key. The additional
-// data (a key id, say) binds the result to its row: a sealed value moved to
-// another row does not open there.
-func (k *Keyring) Seal(plain []byte, additional string) []byte {
+// Record names the row a sealed value belongs to: its kind ("key",
+// "webhook", "meta") and its id. Its text, "kind:id", is the value's GCM
+// additional data, so a sealed value copied to another row does not open
+// there, not even to a row of another kind that happens to share its id
+// (a Rebilly key id is chosen by the client and could equal a webhook's).
+type Record struct{ Kind, ID string }
+
+// The kinds of record that hold sealed values.
+const (
+	KindKey     = "key"
+	KindWebhook = "webhook"
+	KindMeta    = "meta"
+)
+
+// KeyRecord names a key's row: every secret of the key is sealed under it.
+func KeyRecord(id string) Record { return Record{KindKey, id} }
+
+// WebhookRecord names a webhook's row, whose signing secret is sealed.
+func WebhookRecord(id string) Record { return Record{KindWebhook, id} }
+
+// MetaRecord names a server-level value.
+func MetaRecord(name string) Record { return Record{KindMeta, name} }
+
+func (r Record) additionalData() []byte { return []byte(r.Kind + ":" + r.ID) }
+
+// Seal encrypts plain with AES-256-GCM under the seal key, bound to rec.
+func (k *Keyring) Seal(plain []byte, rec Record) []byte {
+	return k.seal(plain, rec.additionalData())
+}
+
+// Open decrypts a value made by Seal for the same record. Returns
+// ErrSealBroken if it does not open.
+func (k *Keyring) Open(sealed []byte, rec Record) ([]byte, error) {
+	return k.open(sealed, rec.additionalData())
+}
+
+// OpenLegacy opens a value sealed before records named their kind, when the
+// additional data was the bare id. Only the migration that reseals such
+// values calls it.
+func (k *Keyring) OpenLegacy(sealed []byte, id string) ([]byte, error) {
+	return k.open(sealed, []byte(id))
+}
+
+func (k *Keyring) seal(plain, additional []byte) []byte {
 	nonce := make([]byte, k.aead.NonceSize(), k.aead.NonceSize()+len(plain)+k.aead.Overhead())
 	if _, err := rand.Read(nonce); err != nil {
 		panic("secret: crypto/rand failed: " + err.Error())
 	}
-	return k.aead.Seal(nonce, nonce, plain, []byte(additional))
+	return k.aead.Seal(nonce, nonce, plain, additional)
 }
 
-// Open decrypts a value made by Seal with the same additional data. Returns
-// ErrSealBroken if it does not open.
-func (k *Keyring) Open(sealed []byte, additional string) ([]byte, error) {
+func (k *Keyring) open(sealed, additional []byte) ([]byte, error) {
 	n := k.aead.NonceSize()
 	if len(sealed) < n+k.aead.Overhead() {
 		return nil, ErrSealBroken
 	}
-	plain, err := k.aead.Open(nil, sealed[:n], sealed[n:], []byte(additional))
+	plain, err := k.aead.Open(nil, sealed[:n], sealed[n:], additional)
 	if err != nil {
 		return nil, ErrSealBroken
 	}

@@ -107,22 +107,30 @@ func TestHashIsKeyedAndStable(t *testing.T) {
 func TestSealOpen(t *testing.T) {
 	k := testKeyring(t)
 	plain := []byte(MustGenerate(SecretKind, Live))
-	sealed := k.Seal(plain, "key_1")
+	sealed := k.Seal(plain, KeyRecord("key_1"))
 	if bytes.Contains(sealed, plain) {
 		t.Fatal("sealed value contains the plaintext")
 	}
-	got, err := k.Open(sealed, "key_1")
+	got, err := k.Open(sealed, KeyRecord("key_1"))
 	if err != nil || !bytes.Equal(got, plain) {
 		t.Fatalf("Open = %q, %v; want %q", got, err, plain)
 	}
-	if _, err := k.Open(sealed, "key_2"); err != ErrSealBroken {
+	if _, err := k.Open(sealed, KeyRecord("key_2")); err != ErrSealBroken {
 		t.Fatalf("Open with other additional data: err = %v, want ErrSealBroken", err)
 	}
-	if _, err := testKeyring(t).Open(sealed, "key_1"); err != ErrSealBroken {
+	// The same id under another kind is another record: a key's secret
+	// copied to a webhook with that id does not open there.
+	if _, err := k.Open(sealed, WebhookRecord("key_1")); err != ErrSealBroken {
+		t.Fatalf("Open as another kind of record: err = %v, want ErrSealBroken", err)
+	}
+	if _, err := k.OpenLegacy(sealed, "key_1"); err != ErrSealBroken {
+		t.Fatalf("OpenLegacy of a value sealed to a record: err = %v, want ErrSealBroken", err)
+	}
+	if _, err := testKeyring(t).Open(sealed, KeyRecord("key_1")); err != ErrSealBroken {
 		t.Fatalf("Open under another master key: err = %v, want ErrSealBroken", err)
 	}
 	for _, damaged := range [][]byte{nil, sealed[:5], append(append([]byte{}, sealed[:len(sealed)-1]...), sealed[len(sealed)-1]^1)} {
-		if _, err := k.Open(damaged, "key_1"); err != ErrSealBroken {
+		if _, err := k.Open(damaged, KeyRecord("key_1")); err != ErrSealBroken {
 			t.Fatalf("Open(damaged) err = %v, want ErrSealBroken", err)
 		}
 	}
