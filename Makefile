@@ -18,6 +18,6 @@ test-go:
 test-e2e:
 	cd tests/e2e && npm ci --no-audit --no-fund && npm test
 
-# Benchmarks of the hot path; see docs/BENCHMARKS.md.
+# Benchmarks of the hot path and of durable writes; see docs/BENCHMARKS.md.
 bench:
-	go test -run '^$$' -bench . -benchmem -count 5 ./auth/ ./httpapi/web/
+	go test -run '^$$' -bench . -benchmem -count 5 ./auth/ ./httpapi/web/ ./store/sqlite/

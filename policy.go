@@ -8,12 +8,40 @@ import (
 // PermissionAll grants every operation.
 const PermissionAll = "*"
 
-// Permits reports whether the policy's ACL allows operationID on the given
-// organization (app id; "" for a request that addresses none, such as the
-// account-level key list). A nil ACL permits everything; otherwise some
-// entry must grant the operation (or "*") with a scope that is unscoped by
-// organization or lists this one.
-func (p Policy) Permits(operationID, organizationID string) bool {
+// ACLTarget is what one operation acts on, in the terms of ACL scopes: one
+// value per scope dimension, "" where the operation names none. Latchkey's
+// own management operations name at most an organization (the app they
+// address); an API that verifies keys for the caller's own API can name the
+// product, plan or custom field that API is asked about.
+type ACLTarget struct {
+	OrganizationID  string
+	ProductID       string
+	PlanID          string
+	CustomFieldName string
+}
+
+// lists returns a scope's dimensions, and values a target's, in one order.
+// They are the one place the dimensions are enumerated, so that Permits and
+// Covers cannot come to disagree about which exist.
+func (s ACLScope) lists() [4][]string {
+	return [4][]string{s.OrganizationID, s.ProductID, s.PlanID, s.CustomFieldName}
+}
+
+func (t ACLTarget) values() [4]string {
+	return [4]string{t.OrganizationID, t.ProductID, t.PlanID, t.CustomFieldName}
+}
+
+// Permits reports whether the policy's ACL allows operationID on target. A
+// nil ACL permits everything; otherwise some entry must grant the operation
+// (or "*") with a scope that admits the target in every dimension.
+//
+// A dimension the entry leaves unscoped admits any value; a dimension it
+// scopes admits only a target that names one of its values. An operation
+// that names no value in a dimension is therefore granted by no entry scoped
+// in it: a scope can only narrow an entry, never widen it. This is what
+// keeps an entry scoped by productId, planId or customFieldName, which
+// Latchkey's management operations never name, from granting them.
+func (p Policy) Permits(operationID string, target ACLTarget) bool {
 	if p.ACL == nil {
 		return true
 	}
@@ -21,11 +49,23 @@ func (p Policy) Permits(operationID, organizationID string) bool {
 		if !slices.Contains(e.Permissions, PermissionAll) && !slices.Contains(e.Permissions, operationID) {
 			continue
 		}
-		if len(e.Scope.OrganizationID) == 0 || organizationID != "" && slices.Contains(e.Scope.OrganizationID, organizationID) {
+		if e.Scope.admits(target) {
 			return true
 		}
 	}
 	return false
+}
+
+// admits reports whether every dimension of the scope admits the target's
+// value in it.
+func (s ACLScope) admits(t ACLTarget) bool {
+	values := t.values()
+	for i, list := range s.lists() {
+		if len(list) > 0 && (values[i] == "" || !slices.Contains(list, values[i])) {
+			return false
+		}
+	}
+	return true
 }
 
 // AllowsIP reports whether the policy admits a client address. A nil list
@@ -47,6 +87,14 @@ func (p Policy) AllowsIP(addr netip.Addr) bool {
 // granted by p: its ACL entries, each dimension of their scopes, and its
 // allowed addresses. A key may create or change keys only within what its
 // own policy covers.
+//
+// Covers agrees with Permits: if p covers narrower, then every operation on
+// every target that narrower permits, p permits too. Each of narrower's
+// entries must lie inside one of p's, dimension by dimension, and a
+// dimension p scopes is never covered by one narrower leaves unscoped, so an
+// entry scoped by productId covers only entries scoped by (some of) the same
+// products: it cannot make or keep a key that would act on Latchkey's own
+// operations, which name no product.
 func (p Policy) Covers(narrower Policy) bool {
 	return p.coversACL(narrower.ACL) && p.coversIPs(narrower.AllowedIPs)
 }
@@ -73,8 +121,13 @@ func (e ACLEntry) grants(perm string, scope ACLScope) bool {
 	if !slices.Contains(e.Permissions, PermissionAll) && (perm == PermissionAll || !slices.Contains(e.Permissions, perm)) {
 		return false
 	}
-	return within(scope.OrganizationID, e.Scope.OrganizationID) && within(scope.ProductID, e.Scope.ProductID) &&
-		within(scope.PlanID, e.Scope.PlanID) && within(scope.CustomFieldName, e.Scope.CustomFieldName)
+	have := e.Scope.lists()
+	for i, want := range scope.lists() {
+		if !within(want, have[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // within reports whether the scope list narrower lies inside wider: an empty

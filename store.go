@@ -21,6 +21,15 @@ type Store interface {
 	// the value in force afterwards.
 	InitMeta(ctx context.Context, name string, value []byte) ([]byte, error)
 
+	// Reseal passes every sealed value the store holds through fn and
+	// stores what it returns, in one transaction: if fn fails for any value,
+	// nothing changes. fn is called with the record each value belongs to,
+	// as secret.Record names it: kind "key" with the key's id (once per
+	// secret), "webhook" with the webhook's id, and "meta" with each of
+	// metaNames that is set. fn runs inside the transaction and must not
+	// call the store. Master-key rotation and format upgrades use it.
+	Reseal(ctx context.Context, metaNames []string, fn func(kind, id string, sealed []byte) ([]byte, error)) error
+
 	// CountAccounts reports how many accounts exist.
 	CountAccounts(ctx context.Context) (int, error)
 	// CreateAccountWithKey creates an account and its first key in one
@@ -37,8 +46,17 @@ type Store interface {
 	// UpdateApp replaces an app's mutable fields. Returns ENOTFOUND.
 	UpdateApp(ctx context.Context, app *App) error
 	// DeleteApp deletes an app with its integrations and every key they hold.
-	// Returns ENOTFOUND.
-	DeleteApp(ctx context.Context, id string) error
+	// Returns ENOTFOUND, without calling check, if there is no such app.
+	//
+	// Before deleting, it calls check once with every key the cascade would
+	// delete: the app's keys and its integrations' keys, in any order, their
+	// Secrets not necessarily filled; an empty list if there are none. If
+	// check returns an error, DeleteApp deletes nothing and returns that
+	// error unchanged. check runs inside the delete's transaction, so no key
+	// can be added to or changed in the app between the check and the
+	// delete; for the same reason it must not call the store, and should be
+	// quick. A nil check deletes unconditionally.
+	DeleteApp(ctx context.Context, id string, check func(keys []*Key) error) error
 
 	// CreateIntegration returns ENOTFOUND (subject "app") if the app is gone
 	// and ECONFLICT if the id is taken.
@@ -47,13 +65,17 @@ type Store interface {
 	// holds that integration.
 	Integration(ctx context.Context, appID, id string) (*Integration, error)
 	// ListIntegrations lists an app's integrations in id order, one page at a
-	// time, optionally only those of the given types.
+	// time, optionally only those of the given types. Returns EINVALID for
+	// more than MaxFilterValues types.
 	ListIntegrations(ctx context.Context, appID string, types []string, page Page) ([]*Integration, PageInfo, error)
 	// UpdateIntegration replaces an integration's display name (and
 	// UpdatedAt); nothing else. Returns ENOTFOUND.
 	UpdateIntegration(ctx context.Context, in *Integration) error
-	// DeleteIntegration deletes an integration and its keys. Returns ENOTFOUND.
-	DeleteIntegration(ctx context.Context, appID, id string) error
+	// DeleteIntegration deletes an integration and its keys. Returns
+	// ENOTFOUND, without calling check, unless the app holds that
+	// integration. check is called with the integration's keys and may veto
+	// the delete, inside its transaction, exactly as for DeleteApp.
+	DeleteIntegration(ctx context.Context, appID, id string, check func(keys []*Key) error) error
 
 	// CreateKey stores a key with its secrets. If maxPerOwner > 0 and the
 	// owner (the integration, else the app, else the account) already holds
@@ -70,7 +92,9 @@ type Store interface {
 	ListKeys(ctx context.Context, owner KeyOwner) ([]*Key, error)
 	// QueryKeys lists one page of the keys owned exactly by q.Owner that
 	// match every filter, in q's order (then by id), with the total number of
-	// matches. Returns EINVALID for a negative limit or offset.
+	// matches. Returns EINVALID for a negative limit or offset, for filters
+	// carrying more than MaxFilterValues values in all, and for a field
+	// sorted on twice.
 	QueryKeys(ctx context.Context, q KeyQuery) ([]*Key, int, error)
 	// UpdateKey replaces a key's name, policy and UpdatedAt; its owner, id,
 	// secrets and CreatedAt stay. Returns ENOTFOUND.
@@ -134,6 +158,15 @@ type KeyFilter struct {
 	Values []string
 	Negate bool
 }
+
+// MaxFilterValues caps the values one query may carry: the sum of
+// len(Values) over a KeyQuery's Filters, or the types given to
+// ListIntegrations. Each value becomes a bound parameter, so without a cap a
+// request could reach the database's own limit (32766 variables in SQLite)
+// and fail with a driver error, or make the query arbitrarily slow. Stores
+// return EINVALID above it, before any SQL runs. The HTTP surfaces cap their
+// filters at or below it, so their clients meet their own 4xx first.
+const MaxFilterValues = 1000
 
 // KeySort orders by Field, descending if Desc.
 type KeySort struct {

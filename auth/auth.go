@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -20,12 +21,52 @@ import (
 // JWTLeeway is the clock skew allowed when checking a JWT's exp (and nbf).
 const JWTLeeway = 30 * time.Second
 
+// JWTPolicy is what the server demands of a JWT's lifetime, beyond checking
+// exp and nbf when they are present. The zero value demands nothing, as
+// Sunshine does: its samples sign tokens without exp.
+type JWTPolicy struct {
+	// RequireExp refuses a token without exp, so that no token is valid
+	// forever.
+	RequireExp bool
+	// MaxAge, if positive, caps a token's lifetime: the token must carry
+	// iat, an iat more than JWTLeeway in the future is refused, and the
+	// token stops being valid at iat + MaxAge + JWTLeeway even if its exp is
+	// later. This bounds how long a token that leaked stays useful, whatever
+	// exp its signer chose.
+	MaxAge time.Duration
+}
+
+// Validate reports a policy that cannot be applied. Check operator input
+// with it before passing the policy to WithJWTPolicy.
+func (p JWTPolicy) Validate() error {
+	if p.MaxAge < 0 {
+		return fmt.Errorf("JWT max age %v is negative; use 0 for no limit", p.MaxAge)
+	}
+	return nil
+}
+
+// Option configures a Verifier when it is made.
+type Option func(*Verifier)
+
+// WithJWTPolicy makes the verifier enforce p on every JWT. It panics if p is
+// not valid (see JWTPolicy.Validate): a negative max age read as "no limit"
+// would quietly weaken what the operator asked for.
+func WithJWTPolicy(p JWTPolicy) Option {
+	if err := p.Validate(); err != nil {
+		panic("auth: " + err.Error())
+	}
+	return func(v *Verifier) { v.policy = p }
+}
+
 // Verifier checks credentials. It is safe for concurrent use.
 type Verifier struct {
 	store latchkey.Store
 	keys  *secret.Keyring
 	now   func() time.Time
 	jwt   *jwt.Parser
+	// policy is set when the verifier is made and never changes, so that
+	// it is read without a lock and a token cached under it stays right.
+	policy JWTPolicy
 
 	mu     sync.RWMutex
 	gen    uint64 // bumped by Purge; a load begun under an older gen is not cached
@@ -40,9 +81,13 @@ type Verifier struct {
 // verifiedToken is a JWT whose signature, kid and scope were checked.
 type verifiedToken struct {
 	entry *entry
-	// until ends the token's validity: its exp plus the leeway, or the end of
-	// a signing secret's grace period, whichever comes first (zero: never).
+	// until ends the token's validity: its exp plus the leeway, its iat plus
+	// the policy's MaxAge plus the leeway, or the end of a signing secret's
+	// grace period, whichever comes first (zero: never).
 	until time.Time
+	// ended is the error returned once until has passed: it names the bound
+	// that ended the token, as a fresh check would.
+	ended error
 }
 
 // Cache bounds: a token longer than maxCachedToken is verified every time,
@@ -67,12 +112,13 @@ type cachedSecret struct {
 }
 
 // NewVerifier returns a verifier over store, with keys for hashing and
-// unsealing secrets and now as its clock (time.Now if nil).
-func NewVerifier(store latchkey.Store, keys *secret.Keyring, now func() time.Time) *Verifier {
+// unsealing secrets and now as its clock (time.Now if nil). Without options
+// it applies the zero JWTPolicy.
+func NewVerifier(store latchkey.Store, keys *secret.Keyring, now func() time.Time, opts ...Option) *Verifier {
 	if now == nil {
 		now = time.Now
 	}
-	return &Verifier{
+	v := &Verifier{
 		store: store,
 		keys:  keys,
 		now:   now,
@@ -85,6 +131,10 @@ func NewVerifier(store latchkey.Store, keys *secret.Keyring, now func() time.Tim
 		byHash: map[[32]byte]*entry{},
 		tokens: map[string]*verifiedToken{},
 	}
+	for _, opt := range opts {
+		opt(v)
+	}
+	return v
 }
 
 // Purge forgets every cached key. The core calls it after any change to keys
@@ -110,6 +160,14 @@ var (
 	ErrJWTExpired     = &latchkey.Error{Code: latchkey.EUNAUTHORIZED, Message: "Invalid JWT: token has expired"}
 	ErrJWTScope       = &latchkey.Error{Code: latchkey.EUNAUTHORIZED, Message: "Invalid JWT body: scope does not match the key"}
 	ErrNotACredential = &latchkey.Error{Code: latchkey.EUNAUTHORIZED, Message: "Unsupported Authorization scheme"}
+
+	// The JWTPolicy errors. They are returned only for a token whose
+	// signature checked out, so they tell nothing to whoever lacks the
+	// secret, and they tell a client that has it what to change.
+	ErrJWTMissingExp     = &latchkey.Error{Code: latchkey.EUNAUTHORIZED, Message: "Invalid JWT body: exp is required"}
+	ErrJWTMissingIat     = &latchkey.Error{Code: latchkey.EUNAUTHORIZED, Message: "Invalid JWT body: iat is required"}
+	ErrJWTIssuedInFuture = &latchkey.Error{Code: latchkey.EUNAUTHORIZED, Message: "Invalid JWT: iat is in the future"}
+	ErrJWTTooOld         = &latchkey.Error{Code: latchkey.EUNAUTHORIZED, Message: "Invalid JWT: token is older than the maximum age allowed"}
 )
 
 // Headers verifies whichever credential a request carries: apiKey (the
@@ -243,7 +301,7 @@ func (v *Verifier) JWT(ctx context.Context, token string) (*latchkey.Principal, 
 		case vt.entry.expired(now):
 			return nil, ErrKeyExpired
 		case !vt.until.IsZero() && !now.Before(vt.until):
-			return nil, ErrJWTExpired
+			return nil, vt.ended
 		}
 		return vt.entry.principal, nil
 	}
@@ -284,31 +342,69 @@ func (v *Verifier) JWT(ctx context.Context, token string) (*latchkey.Principal, 
 	case err != nil:
 		return nil, ErrJWTInvalid
 	}
-	if e.expired(v.now()) {
+	now := v.now()
+	if err := v.checkPolicy(&c, now); err != nil {
+		return nil, err
+	}
+	if e.expired(now) {
 		return nil, ErrKeyExpired
 	}
 	if c.Scope != string(e.principal.Scope) {
 		return nil, ErrJWTScope
 	}
-	v.rememberToken(token, e, c.ExpiresAt, gen)
+	v.rememberToken(token, e, &c, gen)
 	return e.principal, nil
 }
 
+// checkPolicy applies the verifier's JWTPolicy to a token's claims; the
+// library has already checked exp and nbf where present.
+func (v *Verifier) checkPolicy(c *claims, now time.Time) error {
+	if v.policy.RequireExp && c.ExpiresAt == nil {
+		return ErrJWTMissingExp
+	}
+	if v.policy.MaxAge > 0 {
+		switch {
+		case c.IssuedAt == nil:
+			return ErrJWTMissingIat
+		case now.Before(c.IssuedAt.Add(-JWTLeeway)):
+			// An iat in the future would stretch the lifetime past MaxAge.
+			return ErrJWTIssuedInFuture
+		case !now.Before(v.maxAgeEnd(c.IssuedAt)):
+			return ErrJWTTooOld
+		}
+	}
+	return nil
+}
+
+// maxAgeEnd is when a token issued at iat stops being valid under the
+// policy's MaxAge, with the same leeway as exp and the same boundary: valid
+// strictly before it.
+func (v *Verifier) maxAgeEnd(iat *jwt.NumericDate) time.Time {
+	return iat.Add(v.policy.MaxAge).Add(JWTLeeway)
+}
+
 // rememberToken caches a verified token unless the cache was purged since
-// its check began.
-func (v *Verifier) rememberToken(token string, e *entry, exp *jwt.NumericDate, gen uint64) {
+// its check began. The entry ends at the first bound on the token's
+// validity, so a cached token stops working when a fresh check would refuse
+// it.
+func (v *Verifier) rememberToken(token string, e *entry, c *claims, gen uint64) {
 	if len(token) > maxCachedToken {
 		return
 	}
-	vt := &verifiedToken{entry: e}
-	if exp != nil {
-		vt.until = exp.Add(JWTLeeway)
+	vt := &verifiedToken{entry: e, ended: ErrJWTExpired}
+	if c.ExpiresAt != nil {
+		vt.until = c.ExpiresAt.Add(JWTLeeway)
+	}
+	if v.policy.MaxAge > 0 { // checkPolicy made sure iat is there
+		if end := v.maxAgeEnd(c.IssuedAt); vt.until.IsZero() || end.Before(vt.until) {
+			vt.until, vt.ended = end, ErrJWTTooOld
+		}
 	}
 	for _, s := range e.secrets {
 		// Which secret signed is not known here; the earliest end of a grace
 		// period bounds them all.
 		if s.expiresAt != nil && (vt.until.IsZero() || s.expiresAt.Before(vt.until)) {
-			vt.until = *s.expiresAt
+			vt.until, vt.ended = *s.expiresAt, ErrJWTExpired
 		}
 	}
 	v.mu.Lock()

@@ -72,7 +72,11 @@ func (s *Service) UpdateApp(ctx context.Context, p *latchkey.Principal, appID st
 }
 
 // DeleteApp deletes an app with its integrations and all their keys, which
-// stop authenticating at once. Account keys only.
+// stop authenticating at once. Account keys only. Deleting them is deleting
+// each of those keys, so the principal needs rights over every one
+// (withinRights): otherwise EFORBIDDEN, and nothing is deleted. The store
+// runs the check in the delete's own transaction, so a stronger key added to
+// the app meanwhile cannot slip through.
 func (s *Service) DeleteApp(ctx context.Context, p *latchkey.Principal, appID string) error {
 	if err := requireAccountScope(p); err != nil {
 		return err
@@ -80,7 +84,22 @@ func (s *Service) DeleteApp(ctx context.Context, p *latchkey.Principal, appID st
 	if _, err := s.appFor(ctx, p, appID); err != nil {
 		return err
 	}
-	err := s.store.DeleteApp(ctx, appID)
+	err := s.store.DeleteApp(ctx, appID, cascadeCheck(p))
 	s.purge()
 	return err
+}
+
+// cascadeCheck vetoes a cascading delete that would take a key beyond the
+// principal's rights: a key it could not delete directly must not go with
+// its owner either.
+func cascadeCheck(p *latchkey.Principal) func([]*latchkey.Key) error {
+	return func(keys []*latchkey.Key) error {
+		for _, k := range keys {
+			if withinRights(p, k) != nil {
+				return &latchkey.Error{Code: latchkey.EFORBIDDEN,
+					Message: "Forbidden: that would delete keys with rights beyond this key's; delete or narrow them first"}
+			}
+		}
+		return nil
+	}
 }

@@ -11,6 +11,10 @@ import (
 // client address must be one the key allows, and the key's ACL must grant
 // the operation on the organization (app) the request addresses
 // (EFORBIDDEN). organizationID is "" for a request that addresses none.
+//
+// Latchkey's management operations name an organization and nothing else,
+// so an ACL entry scoped by product, plan or custom field grants none of
+// them (see latchkey.Policy.Permits).
 func Authorize(p *latchkey.Principal, operationID, organizationID string, client netip.Addr) error {
 	if p.Policy.Type == latchkey.KeyTypePublishable {
 		return &latchkey.Error{Code: latchkey.EUNAUTHORIZED, Message: "Publishable keys cannot be used for this operation"}
@@ -18,7 +22,7 @@ func Authorize(p *latchkey.Principal, operationID, organizationID string, client
 	if !p.Policy.AllowsIP(client) {
 		return &latchkey.Error{Code: latchkey.EFORBIDDEN, Message: "Forbidden: this key may not be used from " + client.String()}
 	}
-	if !p.Policy.Permits(operationID, organizationID) {
+	if !p.Policy.Permits(operationID, latchkey.ACLTarget{OrganizationID: organizationID}) {
 		return &latchkey.Error{Code: latchkey.EFORBIDDEN, Message: "Forbidden: this key lacks the permission " + operationID + " here"}
 	}
 	return nil

@@ -100,7 +100,8 @@ func (s *Service) UpdateIntegration(ctx context.Context, p *latchkey.Principal, 
 }
 
 // DeleteIntegration deletes an integration and its keys, which stop
-// authenticating at once. Account and app keys only.
+// authenticating at once. Account and app keys only, and only with rights
+// over each of those keys (see DeleteApp).
 func (s *Service) DeleteIntegration(ctx context.Context, p *latchkey.Principal, appID, integrationID string) error {
 	if p.Scope == latchkey.ScopeIntegration {
 		return forbidden()
@@ -108,7 +109,7 @@ func (s *Service) DeleteIntegration(ctx context.Context, p *latchkey.Principal, 
 	if _, err := s.integrationFor(ctx, p, appID, integrationID); err != nil {
 		return err
 	}
-	err := s.store.DeleteIntegration(ctx, appID, integrationID)
+	err := s.store.DeleteIntegration(ctx, appID, integrationID, cascadeCheck(p))
 	s.purge()
 	return err
 }

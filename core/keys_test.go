@@ -22,7 +22,7 @@ func TestPolicyChangeTakesEffectAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, err := s.Verifier.Secret(ctx, k.Secrets[0].Plain) // now cached
-	if err != nil || !p.Policy.Permits("PostApiKey", "") {
+	if err != nil || !p.Policy.Permits("PostApiKey", latchkey.ACLTarget{}) {
 		t.Fatalf("before: %v, %+v", err, p)
 	}
 	narrow := latchkey.Policy{ACL: []latchkey.ACLEntry{{Permissions: []string{"GetApiKey"}}}}
@@ -33,7 +33,7 @@ func TestPolicyChangeTakesEffectAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Policy.Permits("PostApiKey", "") || !p.Policy.Permits("GetApiKey", "") {
+	if p.Policy.Permits("PostApiKey", latchkey.ACLTarget{}) || !p.Policy.Permits("GetApiKey", latchkey.ACLTarget{}) {
 		t.Fatalf("after narrowing, the verifier still has the old policy: %+v", p.Policy)
 	}
 }

@@ -8,14 +8,15 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/core"
 	"github.com/latchkey/latchkey/httpapi/web"
+	"github.com/latchkey/latchkey/internal/datadir"
 	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/store/sqlite"
 )
@@ -32,10 +33,14 @@ type config struct {
 	sqlitePath    string
 	dataDir       string
 	environment   string
-	// trustedProxies and allowPrivate are the flags behind web.
-	trustedProxies string
-	allowPrivate   bool
-	web            web.Config
+	// trustedProxies, forwardedHeader, publicURL and allowPrivate are the
+	// flags behind web.
+	trustedProxies  string
+	forwardedHeader string
+	publicURL       string
+	allowPrivate    bool
+	web             web.Config
+	jwt             auth.JWTPolicy
 }
 
 const defaultDB = "sqlite:./data/latchkey.db"
@@ -49,12 +54,18 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 	fs.StringVar(&cfg.masterKeyFile, "master-key-file", "", "file holding the master key, base64 (env LATCHKEY_MASTER_KEY_FILE); "+
 		"default: master.key beside the SQLite file, generated on first start")
 	fs.StringVar(&cfg.environment, "environment", "live", "live or sandbox: the middle part of new secrets' prefix, as in sk_live_ (env LATCHKEY_ENVIRONMENT)")
-	fs.StringVar(&cfg.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of proxies whose X-Forwarded-For and Forwarded headers are believed (env LATCHKEY_TRUSTED_PROXIES)")
+	fs.StringVar(&cfg.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of proxies whose forwarding headers are believed (env LATCHKEY_TRUSTED_PROXIES)")
+	fs.StringVar(&cfg.forwardedHeader, "forwarded-header", string(web.XForwardedFor),
+		"the one header a trusted proxy's client address is read from: x-forwarded-for, forwarded or x-real-ip (env LATCHKEY_FORWARDED_HEADER)")
+	fs.StringVar(&cfg.publicURL, "public-url", "", "the URL clients reach this server at, such as https://keys.example.com; the base of every link (env LATCHKEY_PUBLIC_URL)")
+	fs.BoolVar(&cfg.jwt.RequireExp, "jwt-require-exp", false, "refuse JWTs without an exp claim (env LATCHKEY_JWT_REQUIRE_EXP)")
+	fs.DurationVar(&cfg.jwt.MaxAge, "jwt-max-age", 0, "refuse JWTs without iat, and any JWT older than this since its iat, such as 1h; 0: no cap (env LATCHKEY_JWT_MAX_AGE)")
 	fs.BoolVar(&cfg.allowPrivate, "allow-private-ips", false, "let keys' allowedIps name private and other non-public addresses (env LATCHKEY_ALLOW_PRIVATE_IPS)")
 	for _, f := range extra {
 		f(fs)
 	}
-	if err := fs.Parse(args); err != nil {
+	err := fs.Parse(args)
+	if err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
@@ -63,7 +74,9 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	for name, env := range map[string]string{"addr": "LATCHKEY_ADDR", "db": "LATCHKEY_DB", "master-key-file": "LATCHKEY_MASTER_KEY_FILE",
-		"environment": "LATCHKEY_ENVIRONMENT", "trusted-proxies": "LATCHKEY_TRUSTED_PROXIES", "allow-private-ips": "LATCHKEY_ALLOW_PRIVATE_IPS"} {
+		"environment": "LATCHKEY_ENVIRONMENT", "trusted-proxies": "LATCHKEY_TRUSTED_PROXIES", "forwarded-header": "LATCHKEY_FORWARDED_HEADER",
+		"public-url": "LATCHKEY_PUBLIC_URL", "allow-private-ips": "LATCHKEY_ALLOW_PRIVATE_IPS",
+		"jwt-require-exp": "LATCHKEY_JWT_REQUIRE_EXP", "jwt-max-age": "LATCHKEY_JWT_MAX_AGE"} {
 		if v := getenv(env); v != "" && !set[name] {
 			if err := fs.Set(name, v); err != nil {
 				return nil, err
@@ -75,21 +88,20 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 		return nil, fmt.Errorf("--environment %q: want live or sandbox", cfg.environment)
 	}
 	cfg.web.AllowPrivateIPs = cfg.allowPrivate
-	for _, part := range strings.Split(cfg.trustedProxies, ",") {
-		if part = strings.TrimSpace(part); part == "" {
-			continue
-		}
-		prefix, err := netip.ParsePrefix(part)
-		if err != nil {
-			addr, addrErr := netip.ParseAddr(part)
-			if addrErr != nil {
-				return nil, fmt.Errorf("--trusted-proxies: %q is not a CIDR or an address", part)
-			}
-			prefix = netip.PrefixFrom(addr, addr.BitLen())
-		}
-		cfg.web.TrustedProxies = append(cfg.web.TrustedProxies, prefix.Masked())
+	if err := cfg.jwt.Validate(); err != nil {
+		return nil, fmt.Errorf("--jwt-max-age: %w", err)
 	}
-
+	if cfg.web.TrustedProxies, err = web.ParsePrefixes(cfg.trustedProxies); err != nil {
+		return nil, fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	if cfg.web.ForwardedHeader, err = web.ParseForwardedHeader(cfg.forwardedHeader); err != nil {
+		return nil, fmt.Errorf("--forwarded-header %w", err)
+	}
+	if cfg.publicURL != "" {
+		if cfg.web.PublicURL, err = web.ParsePublicURL(cfg.publicURL); err != nil {
+			return nil, fmt.Errorf("--public-url %q: %w", cfg.publicURL, err)
+		}
+	}
 	switch {
 	case strings.HasPrefix(cfg.db, "sqlite:"):
 		cfg.sqlitePath = strings.TrimPrefix(strings.TrimPrefix(cfg.db, "sqlite:"), "//")
@@ -130,7 +142,7 @@ func openApp(ctx context.Context, cfg *config, logger *slog.Logger) (*app, error
 		store.Close()
 		return nil, err
 	}
-	verifier := auth.NewVerifier(store, keys, nil)
+	verifier := auth.NewVerifier(store, keys, nil, auth.WithJWTPolicy(cfg.jwt))
 	svc := core.New(store, keys, secret.Environment(cfg.environment), verifier)
 	return &app{store: store, svc: svc, verifier: verifier}, nil
 }
@@ -139,7 +151,7 @@ func openApp(ctx context.Context, cfg *config, logger *slog.Logger) (*app, error
 // configured file, else master.key in the data directory, which is generated
 // only for a store that was never sealed (so that a lost key is reported, not
 // silently replaced).
-func resolveMasterKey(ctx context.Context, cfg *config, store *sqlite.Store, logger *slog.Logger) (*secret.Keyring, error) {
+func resolveMasterKey(ctx context.Context, cfg *config, store latchkey.Store, logger *slog.Logger) (*secret.Keyring, error) {
 	var text string
 	switch {
 	case cfg.masterKeyText != "":
@@ -151,27 +163,9 @@ func resolveMasterKey(ctx context.Context, cfg *config, store *sqlite.Store, log
 		}
 		text = string(b)
 	default:
-		path := filepath.Join(cfg.dataDir, "master.key")
-		b, err := os.ReadFile(path)
-		switch {
-		case err == nil:
-			text = string(b)
-		case errors.Is(err, fs.ErrNotExist):
-			sealed, err := core.IsSealed(ctx, store)
-			if err != nil {
-				return nil, err
-			}
-			if sealed {
-				return nil, fmt.Errorf("this database was sealed with a master key, but %s is missing: "+
-					"restore it, or set LATCHKEY_MASTER_KEY or --master-key-file", path)
-			}
-			text = secret.NewMasterKey()
-			if err := writePrivateFile(path, []byte(text+"\n")); err != nil {
-				return nil, fmt.Errorf("write master key: %w", err)
-			}
-			logger.Info("generated a new master key; back it up: without it the stored secrets cannot be used", "file", path)
-		default:
-			return nil, fmt.Errorf("read master key: %w", err)
+		var err error
+		if text, err = defaultMasterKey(ctx, filepath.Join(cfg.dataDir, "master.key"), store, logger); err != nil {
+			return nil, err
 		}
 	}
 	master, err := secret.ParseMasterKey(text)
@@ -181,22 +175,44 @@ func resolveMasterKey(ctx context.Context, cfg *config, store *sqlite.Store, log
 	return secret.NewKeyring(master)
 }
 
-// writePrivateFile writes a new file readable only by its owner (0600).
-func writePrivateFile(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
+// defaultMasterKey reads the master key from path, generating it first if
+// the store was never sealed. Two processes starting at once on a fresh
+// directory (serve and bootstrap, say) may both generate one: the file is
+// created exclusively, so exactly one key is installed, and the process
+// that lost the race reads the winner's. A key is never replaced.
+func defaultMasterKey(ctx context.Context, path string, store latchkey.Store, logger *slog.Logger) (string, error) {
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		return string(b), nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("read master key: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	sealed, err := core.IsSealed(ctx, store)
 	if err != nil {
-		return err
+		return "", err
 	}
-	if err := f.Chmod(0o600); err != nil { // O_CREATE's mode does not apply to an existing file
-		f.Close()
-		return err
+	if sealed {
+		// A process that generates the key installs the file before it
+		// seals the store; one that started beside it may have looked for
+		// the file just before, so look again before calling it lost.
+		if b, err := os.ReadFile(path); err == nil {
+			return string(b), nil
+		}
+		return "", fmt.Errorf("this database was sealed with a master key, but %s is missing: "+
+			"restore it, or set LATCHKEY_MASTER_KEY or --master-key-file", path)
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
+	text := secret.NewMasterKey()
+	switch err := datadir.CreateExclusive(path, []byte(text+"\n")); {
+	case errors.Is(err, fs.ErrExist):
+		b, err := os.ReadFile(path) // another process generated it first
+		if err != nil {
+			return "", fmt.Errorf("read master key: %w", err)
+		}
+		return string(b), nil
+	case err != nil:
+		return "", fmt.Errorf("write master key: %w", err)
 	}
-	return f.Close()
+	logger.Info("generated a new master key; back it up: without it the stored secrets cannot be used", "file", path)
+	return text, nil
 }

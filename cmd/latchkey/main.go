@@ -25,6 +25,7 @@ import (
 	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/core"
 	"github.com/latchkey/latchkey/httpapi"
+	"github.com/latchkey/latchkey/internal/datadir"
 )
 
 func main() {
@@ -74,17 +75,21 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err != nil {
 		return err
 	}
+	defer app.unlock() // runs last, once the store is closed
 	defer app.store.Close()
 
+	credsPath := filepath.Join(cfg.dataDir, initialCredentialsFile)
 	if n, err := app.svc.CountAccounts(ctx); err != nil {
 		return err
 	} else if n == 0 {
-		path, err := firstKey(ctx, app.svc, cfg.dataDir)
-		if err != nil {
+		if err := firstKey(ctx, app.svc, credsPath); err != nil {
 			return err
 		}
-		logger.Info("empty store: created an account and its first account key; the credentials are in a file readable only by you",
-			"file", path)
+		logger.Info("empty store: created an account and its first account key; the credentials are in a file readable only by you: "+
+			"move them into your secret store, then delete the file", "file", credsPath)
+	} else if _, err := os.Lstat(credsPath); err == nil {
+		logger.Warn("the first account key's credentials are still on disk: move them into your secret store, then delete the file",
+			"file", credsPath)
 	}
 
 	ln, err := net.Listen("tcp", cfg.addr)
@@ -117,22 +122,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	return nil
 }
 
-// firstKey bootstraps an empty store and writes the credentials, mode 0600,
-// in the data directory.
-func firstKey(ctx context.Context, svc *core.Service, dataDir string) (string, error) {
+// firstKey bootstraps an empty store and writes the credentials to path,
+// mode 0600, in one step.
+func firstKey(ctx context.Context, svc *core.Service, path string) error {
 	creds, err := newAccount(ctx, svc, "Default account")
 	if err != nil {
-		return "", err
+		return err
 	}
 	b, err := json.MarshalIndent(creds, "", "  ")
 	if err != nil {
-		return "", err
+		return err
 	}
-	path := filepath.Join(dataDir, initialCredentialsFile)
-	if err := writePrivateFile(path, append(b, '\n')); err != nil {
-		return "", err
-	}
-	return path, nil
+	return datadir.Replace(path, append(b, '\n'))
 }
 
 // credentials is what bootstrap prints and serve writes for a new account.
@@ -175,9 +176,22 @@ func startApp(ctx context.Context, command string, args []string, getenv func(st
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	// serve owns its data directory; admin commands such as bootstrap run
+	// beside a running server, so they take no lock.
+	unlock := func() error { return nil }
+	if command == "serve" {
+		if unlock, err = datadir.Lock(cfg.dataDir); err != nil {
+			return nil, nil, nil, err
+		}
+	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	a, err := openApp(ctx, cfg, logger)
-	return cfg, logger, a, err
+	if err != nil {
+		unlock()
+		return nil, nil, nil, err
+	}
+	a.unlock = unlock
+	return cfg, logger, a, nil
 }
 
 // app is what serve and bootstrap share: the store, the service and the
@@ -186,4 +200,6 @@ type app struct {
 	store    interface{ Close() error }
 	svc      *core.Service
 	verifier *auth.Verifier
+	// unlock releases the data directory (serve only).
+	unlock func() error
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/latchkey/latchkey/internal/lktest"
 	"github.com/latchkey/latchkey/secret"
 )
@@ -118,14 +119,64 @@ func TestServeFirstStart(t *testing.T) {
 		t.Fatalf("no shutdown in the log:\n%s", logs)
 	}
 
-	// A second start keeps the data and makes no new first key.
+	// While the credentials file exists, every start warns about it.
+	_, logs, stop = startServe(t, env(nil), "--db", "sqlite:"+filepath.Join(dir, "lk.db"))
+	stop()
+	if !strings.Contains(logs.String(), "level=WARN msg=\"the first account key's credentials are still on disk") {
+		t.Fatalf("no warning about the credentials file left on disk:\n%s", logs)
+	}
+
+	// Once it is gone, a start keeps the data, makes no new first key, and
+	// does not warn.
 	os.Remove(filepath.Join(dir, initialCredentialsFile))
-	_, _, stop = startServe(t, env(nil), "--db", "sqlite:"+filepath.Join(dir, "lk.db"))
+	_, logs, stop = startServe(t, env(nil), "--db", "sqlite:"+filepath.Join(dir, "lk.db"))
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, initialCredentialsFile)); !os.IsNotExist(err) {
 		t.Fatal("a second start wrote new initial credentials")
+	}
+	if strings.Contains(logs.String(), "level=WARN") {
+		t.Fatalf("a start without the credentials file warned:\n%s", logs)
+	}
+}
+
+// TestOneServerPerDataDirectory: a second server on the same data directory
+// is refused with a message that says why, while bootstrap still works
+// beside the running one.
+func TestOneServerPerDataDirectory(t *testing.T) {
+	dir := t.TempDir()
+	db := "sqlite:" + filepath.Join(dir, "lk.db")
+	startServe(t, env(nil), "--db", db)
+	err := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", "--db", db}, env(nil), &bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "another latchkey server is running on this data directory") {
+		t.Fatalf("second serve: err = %v", err)
+	}
+	var stdout bytes.Buffer
+	if err := run(context.Background(), []string{"bootstrap", "--db", db}, env(nil), &stdout, &bytes.Buffer{}); err != nil {
+		t.Fatalf("bootstrap beside a running server: %v", err)
+	}
+}
+
+// TestSecretsAreNotWrittenThroughSymlinks plants symlinks where the server
+// writes its master key and first credentials: it refuses to start, and the
+// files they point at are untouched.
+func TestSecretsAreNotWrittenThroughSymlinks(t *testing.T) {
+	for _, name := range []string{"master.key", initialCredentialsFile} {
+		dir := t.TempDir()
+		target := filepath.Join(t.TempDir(), "precious")
+		os.WriteFile(target, []byte("precious"), 0o644)
+		if err := os.Symlink(target, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+		err := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", "--db", "sqlite:" + filepath.Join(dir, "lk.db")},
+			env(nil), &bytes.Buffer{}, &bytes.Buffer{})
+		if err == nil {
+			t.Errorf("%s is a symlink: serve started", name)
+		}
+		if b, _ := os.ReadFile(target); string(b) != "precious" {
+			t.Errorf("%s is a symlink: its target now holds %q", name, b)
+		}
 	}
 }
 
@@ -238,5 +289,64 @@ func TestConfig(t *testing.T) {
 	}
 	if err := run(context.Background(), nil, env(nil), &bytes.Buffer{}, &bytes.Buffer{}); err == nil {
 		t.Error("no command was accepted")
+	}
+}
+
+// TestJWTLifetimeFlags: by default a JWT without exp is accepted, as
+// Sunshine's samples sign none; --jwt-require-exp and --jwt-max-age make the
+// server demand exp and cap a token's age from its iat.
+func TestJWTLifetimeFlags(t *testing.T) {
+	status := func(base string, creds credentials, claims jwt.MapClaims) int {
+		t.Helper()
+		claims["scope"] = "account"
+		tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
+		tok.Header["kid"] = creds.ID
+		signed, err := tok.SignedString([]byte(creds.Secret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest("GET", base+"/v2/apps", nil)
+		req.Header.Set("Authorization", "Bearer "+signed)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	start := func(args ...string) (string, credentials) {
+		dir := t.TempDir()
+		base, _, _ := startServe(t, env(nil), append([]string{"--db", "sqlite:" + filepath.Join(dir, "lk.db")}, args...)...)
+		b, _ := os.ReadFile(filepath.Join(dir, initialCredentialsFile))
+		var c credentials
+		if err := json.Unmarshal(b, &c); err != nil {
+			t.Fatal(err)
+		}
+		return base, c
+	}
+	now := time.Now()
+	base, creds := start()
+	if got := status(base, creds, jwt.MapClaims{}); got != http.StatusOK {
+		t.Errorf("default, no exp: %d, want 200", got)
+	}
+
+	base, creds = start("--jwt-require-exp", "--jwt-max-age", "1h")
+	for _, tt := range []struct {
+		name   string
+		claims jwt.MapClaims
+		want   int
+	}{
+		{"no exp", jwt.MapClaims{"iat": now.Unix()}, http.StatusUnauthorized},
+		{"no iat", jwt.MapClaims{"exp": now.Add(time.Minute).Unix()}, http.StatusUnauthorized},
+		{"older than the max age, exp still ahead", jwt.MapClaims{"iat": now.Add(-2 * time.Hour).Unix(), "exp": now.Add(time.Hour).Unix()}, http.StatusUnauthorized},
+		{"issued in the future", jwt.MapClaims{"iat": now.Add(time.Hour).Unix(), "exp": now.Add(2 * time.Hour).Unix()}, http.StatusUnauthorized},
+		{"fresh", jwt.MapClaims{"iat": now.Unix(), "exp": now.Add(time.Minute).Unix()}, http.StatusOK},
+	} {
+		if got := status(base, creds, tt.claims); got != tt.want {
+			t.Errorf("strict, %s: %d, want %d", tt.name, got, tt.want)
+		}
+	}
+	if _, err := parseConfig("serve", []string{"--jwt-max-age", "-1h"}, env(nil), &bytes.Buffer{}); err == nil {
+		t.Error("a negative --jwt-max-age was accepted")
 	}
 }

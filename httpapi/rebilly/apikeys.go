@@ -117,7 +117,7 @@ func formatPrefix(p netip.Prefix) string {
 
 // selfURL is the key's URL under the prefix the request used.
 func (s *surface) selfURL(r *http.Request, id string) string {
-	base := web.BaseURL(r, s.cfg.TrustedProxies)
+	base := s.cfg.BaseURL(r)
 	if org := r.PathValue("organizationId"); org != "" {
 		base += "/organizations/" + org
 	}

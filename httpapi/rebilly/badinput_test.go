@@ -1,9 +1,12 @@
 package rebilly_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -89,6 +92,14 @@ func TestBadInput(t *testing.T) {
 		{"scope.customFieldName bad", acl(`{"scope":{"customFieldName":["a.b"]},"permissions":["*"]}`), 422, []string{"acl.0.scope.customFieldName.0"}},
 		{"scope.productId not array", acl(`{"scope":{"productId":{}},"permissions":["*"]}`), 422, []string{"acl.0.scope.productId"}},
 		{"scope.planId too long", acl(`{"scope":{"planId":["` + strings.Repeat("p", 51) + `"]},"permissions":["*"]}`), 422, []string{"acl.0.scope.planId.0"}},
+		{"scope.organizationId over 100", acl(`{"scope":{"organizationId":[` + many(101, `"o1"`) + `]},"permissions":["*"]}`), 422, []string{"acl.0.scope.organizationId"}},
+		{"scope.productId over 100", acl(`{"scope":{"productId":[` + many(101, `"p1"`) + `]},"permissions":["*"]}`), 422, []string{"acl.0.scope.productId"}},
+		{"scope.planId over 100", acl(`{"scope":{"planId":[` + many(101, `"p1"`) + `]},"permissions":["*"]}`), 422, []string{"acl.0.scope.planId"}},
+		{"scope.customFieldName over 100", acl(`{"scope":{"customFieldName":[` + many(101, `"f1"`) + `]},"permissions":["*"]}`), 422, []string{"acl.0.scope.customFieldName"}},
+		{"every scope list over 100, in two entries", acl(
+			`{"scope":{"organizationId":[` + many(101, `"o1"`) + `],"productId":[` + many(101, `"p1"`) + `]},"permissions":["*"]},` +
+				`{"scope":{"planId":[` + many(101, `"p1"`) + `],"customFieldName":[` + many(5000, `"a b"`) + `]},"permissions":["*"]}`), 422,
+			[]string{"acl.0.scope.organizationId", "acl.0.scope.productId", "acl.1.scope.planId", "acl.1.scope.customFieldName"}},
 
 		{"allowedIps not array", desc(`"allowedIps":"203.0.113.1"`), 422, []string{"allowedIps"}},
 		{"allowedIps object", desc(`"allowedIps":{}`), 422, []string{"allowedIps"}},
@@ -198,10 +209,37 @@ func TestBadInput(t *testing.T) {
 		} {
 			cases = append(cases, routeReq{req{"list " + q.query, "", 422, q.fields}, "GET", path + "?" + q.query})
 		}
+		// Lists over their caps, named for short subtest names. Caps are
+		// counted before anything is split, and each is reported once.
+		for _, q := range []struct {
+			name, query string
+			fields      []string
+		}{
+			// The reproduction: 33,000 values once reached SQLite, past its
+			// limit on bound variables, and came back as a 500.
+			{"33,000 filter values", "filter=id:" + many(33_000, "x"), []string{"filter"}},
+			{"33,000 negated filter values", "filter=id:!" + many(33_000, "x"), []string{"filter"}},
+			{"33,000 escaped description values", "filter=description:" + many(33_000, "a%2Cb"), []string{"filter"}},
+			{"33,000 filter clauses", "filter=" + strings.Repeat("type:secret;", 33_000) + "bogus:x", []string{"filter"}},
+			{"33,000 filter clauses and a bad limit", "filter=" + strings.Repeat("id:x;", 33_000) + "id:y&limit=-1", []string{"limit", "filter"}},
+			{"33,000 sort fields", "sort=" + many(33_000, "id"), []string{"sort"}},
+			{"33,000 unknown sort fields", "sort=" + many(33_000, "bogus"), []string{"sort"}},
+			{"sort id twice", "sort=id,-id", []string{"sort"}},
+			{"sort createdTime twice", "sort=-createdTime,createdTime", []string{"sort"}},
+			{"sort updatedTime twice", "sort=updatedTime,id,updatedTime", []string{"sort"}},
+			{"four sort fields", "sort=createdTime,updatedTime,id,-id", []string{"sort"}},
+			{"every list problem at once", "filter=type:secret;id:" + many(101, "x") + ";description:" + many(101, "d") + "&sort=id,id&offset=1001",
+				[]string{"offset", "sort", "filter", "filter"}},
+		} {
+			cases = append(cases, routeReq{req{"list with " + q.name, "", 422, q.fields}, "GET", path + "?" + q.query})
+		}
 	}
 
 	for _, tc := range cases {
-		t.Run(fmt.Sprintf("%s %s %s", tc.method, tc.path, tc.name), func(t *testing.T) {
+		// The name leaves out the query, which list cases name themselves
+		// (some are 33,000 values long).
+		path, _, _ := strings.Cut(tc.path, "?")
+		t.Run(fmt.Sprintf("%s %s %s", tc.method, path, tc.name), func(t *testing.T) {
 			before := s.Snapshot(t)
 			resp, body := s.call(t, tc.method, tc.path, s.acct, tc.body)
 			wantProblem(t, resp, body, tc.status, tc.fields...)
@@ -296,4 +334,174 @@ func TestBadInput(t *testing.T) {
 	})
 
 	wantNoErrorLogged(t, s)
+}
+
+// TestLimits takes each list a client sends to its cap and one past it: at
+// the cap the request succeeds with the whole list, past it the request gets
+// a 422 problem naming the list, and changes nothing.
+func TestLimits(t *testing.T) {
+	s := newStack(t)
+	k := s.create(t, s.acct, "/api-keys", `{"description":"the key"}`)
+	other := s.create(t, s.acct, "/api-keys", `{"description":"another","type":"publishable"}`)
+
+	// join returns n items made by item, separated by sep.
+	join := func(n int, sep string, item func(i int) string) string {
+		items := make([]string, n)
+		for i := range items {
+			items[i] = item(i)
+		}
+		return strings.Join(items, sep)
+	}
+	quoted := func(format string) func(int) string {
+		return func(i int) string { return `"` + fmt.Sprintf(format, i) + `"` }
+	}
+	// idValues is n alternatives for the id filter: the key's id, then ids
+	// no key has.
+	idValues := func(n int) string {
+		return join(n, ",", func(i int) string {
+			if i == 0 {
+				return k.ID
+			}
+			return fmt.Sprintf("nope-%d", i)
+		})
+	}
+
+	type list struct {
+		name  string
+		limit int
+		// request is the request carrying n items.
+		request func(n int) (method, path, body string)
+		// field is the invalidFields entry past the limit.
+		field string
+		// check, at the limit, checks the response body.
+		check func(t *testing.T, body []byte)
+	}
+	lists := []list{
+		{
+			name: "filter values", limit: 100, field: "filter",
+			request: func(n int) (string, string, string) {
+				return "GET", "/api-keys?filter=id:" + idValues(n), ""
+			},
+			check: wantIDs(k.ID),
+		},
+		{
+			name: "negated filter values", limit: 100, field: "filter",
+			request: func(n int) (string, string, string) {
+				return "GET", "/api-keys?filter=id:!" + idValues(n) + ";type:publishable", ""
+			},
+			check: wantIDs(other.ID),
+		},
+		{
+			// Ten clauses of a hundred values each: a thousand values, all
+			// the store takes in one query.
+			name: "filter clauses of 100 values", limit: 10, field: "filter",
+			request: func(n int) (string, string, string) {
+				return "GET", "/api-keys?filter=" + join(n, ";", func(int) string { return "id:" + idValues(100) }), ""
+			},
+			check: wantIDs(k.ID),
+		},
+		{
+			name: "sort fields", limit: 3, field: "sort",
+			request: func(n int) (string, string, string) {
+				fields := []string{"-updatedTime", "createdTime", "id", "-createdTime"}
+				return "GET", "/api-keys?sort=" + strings.Join(fields[:n], ","), ""
+			},
+			check: wantIDs(other.ID, k.ID, s.Account.ID),
+		},
+		{
+			name: "ACL entries", limit: 100, field: "acl",
+			request: func(n int) (string, string, string) {
+				return "POST", "/api-keys", `{"description":"d","acl":[` +
+					join(n, ",", func(i int) string { return `{"scope":{},"permissions":["GetApiKey"]}` }) + `]}`
+			},
+			check: wantListLen("acl", 100),
+		},
+		{
+			name: "permissions", limit: 500, field: "acl.0.permissions",
+			request: func(n int) (string, string, string) {
+				return "POST", "/api-keys", `{"description":"d","acl":[{"scope":{},"permissions":[` + join(n, ",", quoted("Op%d")) + `]}]}`
+			},
+			check: wantListLen("acl.0.permissions", 500),
+		},
+		{
+			name: "allowedIps", limit: 100, field: "allowedIps",
+			request: func(n int) (string, string, string) {
+				return "POST", "/api-keys", `{"description":"d","allowedIps":[` + join(n, ",", quoted("203.0.113.%d")) + `]}`
+			},
+			check: wantListLen("allowedIps", 100),
+		},
+	}
+	for _, scope := range []struct{ name, format string }{
+		{"organizationId", "org%d"}, {"productId", "product-%d"}, {"planId", "plan-%d"}, {"customFieldName", "field_%d"},
+	} {
+		lists = append(lists, list{
+			name: "scope " + scope.name, limit: 100, field: "acl.0.scope." + scope.name,
+			request: func(n int) (string, string, string) {
+				return "POST", "/api-keys", `{"description":"d","acl":[{"scope":{"` + scope.name + `":[` +
+					join(n, ",", quoted(scope.format)) + `]},"permissions":["*"]}]}`
+			},
+			check: wantListLen("acl.0.scope."+scope.name, 100),
+		})
+	}
+
+	for _, l := range lists {
+		t.Run(l.name, func(t *testing.T) {
+			method, path, body := l.request(l.limit)
+			resp, got := s.call(t, method, path, s.acct, body)
+			wantStatus(t, resp, got, map[string]int{"GET": http.StatusOK, "POST": http.StatusCreated}[method])
+			l.check(t, got)
+
+			before := s.Snapshot(t)
+			method, path, body = l.request(l.limit + 1)
+			resp, got = s.call(t, method, path, s.acct, body)
+			wantProblem(t, resp, got, http.StatusUnprocessableEntity, l.field)
+			wantUnchanged(t, s, before)
+		})
+	}
+	wantNoErrorLogged(t, s)
+}
+
+// wantIDs checks a listing holds exactly these keys, in this order.
+func wantIDs(ids ...string) func(t *testing.T, body []byte) {
+	return func(t *testing.T, body []byte) {
+		t.Helper()
+		var keys []apiKey
+		if err := json.Unmarshal(body, &keys); err != nil {
+			t.Fatalf("body %s is not a list of keys: %v", body, err)
+		}
+		got := []string{}
+		for _, k := range keys {
+			got = append(got, k.ID)
+		}
+		if !slices.Equal(got, ids) {
+			t.Fatalf("listed %v, want %v", got, ids)
+		}
+	}
+}
+
+// wantListLen checks that the created key's member at a dot path (such as
+// acl.0.permissions) is a list of n items: nothing was dropped.
+func wantListLen(path string, n int) func(t *testing.T, body []byte) {
+	return func(t *testing.T, body []byte) {
+		t.Helper()
+		var v any
+		if err := json.Unmarshal(body, &v); err != nil {
+			t.Fatalf("body %s is not JSON: %v", body, err)
+		}
+		for _, step := range strings.Split(path, ".") {
+			switch node := v.(type) {
+			case map[string]any:
+				v = node[step]
+			case []any:
+				i, err := strconv.Atoi(step)
+				if err != nil || i >= len(node) {
+					t.Fatalf("%s: no item %q in %v", path, step, node)
+				}
+				v = node[i]
+			}
+		}
+		if list, ok := v.([]any); !ok || len(list) != n {
+			t.Fatalf("%s = %v, want a list of %d items", path, v, n)
+		}
+	}
 }

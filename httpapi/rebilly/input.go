@@ -16,13 +16,36 @@ import (
 	"github.com/latchkey/latchkey/httpapi/web"
 )
 
-// Input bounds the specification leaves open.
+// Input bounds the specification leaves open. Every list a client sends is
+// capped, so that no request makes a key, a policy check or a query
+// arbitrarily large; above a cap the request gets 422 and changes nothing.
 const (
 	maxDescription = core.MaxNameLen
 	maxACLEntries  = 100
 	maxPermissions = 500
+	// maxScopeValues caps each scope list of an ACL entry (organizationId,
+	// productId, planId, customFieldName), as allowedIps is capped: every
+	// value is compared on each request the key makes, and on each key it
+	// creates.
+	maxScopeValues = 100
 	maxAllowedIPs  = 100
+
+	// maxFilterValues caps the alternatives of one filter clause
+	// (id:a,b,…): room for the ids of a whole default page.
+	maxFilterValues = defaultLimit
+	// maxFilterClauses caps the ";"-separated clauses of a filter. Three
+	// fields can be filtered on; a field may come back (id:!a;id:!b), but
+	// ten clauses of maxFilterValues stay within the store's own cap.
+	maxFilterClauses = 10
+	// maxSortFields is the number of sortable fields: sorting on one twice
+	// changes nothing, so a longer sort can only be a mistake or an attack.
+	maxSortFields = 3
 )
+
+// A filter within the caps above always fits under the store's cap, so a
+// client meets this surface's 422 first. (A negative constant does not
+// convert to uint: this line stops the build if the caps ever disagree.)
+const _ = uint(latchkey.MaxFilterValues - maxFilterClauses*maxFilterValues)
 
 var (
 	operationIDPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]*$`)
@@ -180,6 +203,10 @@ func readScope(raw json.RawMessage, path string, errs *validationError) latchkey
 			errs.add(path+"."+name, "This value should be an array of strings.")
 			return nil
 		}
+		if len(values) > maxScopeValues {
+			errs.add(path+"."+name, "This collection should contain %d elements or less.", maxScopeValues)
+			return nil
+		}
 		for i, v := range values {
 			if v == "" || len(v) > maxLen || (pattern != nil && !pattern.MatchString(v)) {
 				errs.add(path+"."+name+"."+strconv.Itoa(i), "This value is not a valid %s.", name)
@@ -212,7 +239,7 @@ func readAllowedIPs(raw json.RawMessage, allowPrivate bool, errs *validationErro
 	prefixes := make([]netip.Prefix, 0, len(values))
 	for i, v := range values {
 		field := "allowedIps." + strconv.Itoa(i)
-		prefix, err := parsePrefix(v)
+		prefix, err := web.ParsePrefix(v)
 		if err != nil {
 			errs.add(field, "This value is not a valid IP address or CIDR range.")
 			continue
@@ -224,35 +251,6 @@ func readAllowedIPs(raw json.RawMessage, allowPrivate bool, errs *validationErro
 		prefixes = append(prefixes, prefix)
 	}
 	return prefixes
-}
-
-// parsePrefix parses an address (as a single-address prefix) or a CIDR
-// range, normalised to its network address.
-func parsePrefix(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return p, err
-		}
-		if p.Addr().Is4In6() {
-			// ::ffff:a.b.c.d/n is the IPv4 range a.b.c.d/(n-96); shorter
-			// prefixes reach beyond the mapped space and name no IPv4 range.
-			if p.Bits() < 96 {
-				return netip.Prefix{}, strconv.ErrRange
-			}
-			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
-		}
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	if a.Zone() != "" {
-		return netip.Prefix{}, strconv.ErrSyntax
-	}
-	a = a.Unmap()
-	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // nonPublicRanges are the ranges no key may be restricted to on a public
@@ -316,25 +314,40 @@ func parseListQuery(r *http.Request) (latchkey.KeyQuery, error) {
 	sortFields := map[string]latchkey.KeyField{
 		"createdTime": latchkey.KeyFieldCreated, "updatedTime": latchkey.KeyFieldUpdated, "id": latchkey.KeyFieldID,
 	}
-	if s := q.Get("sort"); s != "" {
+	switch s := q.Get("sort"); {
+	case s == "":
+		out.Sort = []latchkey.KeySort{{Field: latchkey.KeyFieldCreated, Desc: true}}
+	case strings.Count(s, ",")+1 > maxSortFields:
+		// Counted before splitting, and reported once rather than per part.
+		errs.add("sort", "Sort by at most %d fields.", maxSortFields)
+	default:
+		seen := map[latchkey.KeyField]bool{}
 		for _, part := range strings.Split(s, ",") {
 			part = strings.TrimSpace(part)
 			name, desc := strings.CutPrefix(part, "-")
 			field, ok := sortFields[name]
-			if !ok {
+			switch {
+			case !ok:
 				errs.add("sort", "Cannot sort by %q; sortable fields are createdTime, updatedTime and id.", part)
 				continue
+			case seen[field]:
+				errs.add("sort", "Cannot sort by %s twice.", name)
+				continue
 			}
+			seen[field] = true
 			out.Sort = append(out.Sort, latchkey.KeySort{Field: field, Desc: desc})
 		}
-	} else {
-		out.Sort = []latchkey.KeySort{{Field: latchkey.KeyFieldCreated, Desc: true}}
 	}
 
 	filterFields := map[string]latchkey.KeyField{
 		"id": latchkey.KeyFieldID, "type": latchkey.KeyFieldType, "description": latchkey.KeyFieldName,
 	}
-	if f := q.Get("filter"); f != "" {
+	switch f := q.Get("filter"); {
+	case f == "":
+	case strings.Count(f, ";")+1 > maxFilterClauses:
+		// Counted before splitting, and reported once rather than per clause.
+		errs.add("filter", "A filter should have %d clauses or less.", maxFilterClauses)
+	default:
 		for _, clause := range strings.Split(f, ";") {
 			name, values, ok := strings.Cut(clause, ":")
 			field, known := filterFields[strings.TrimSpace(name)]
@@ -345,6 +358,9 @@ func parseListQuery(r *http.Request) (latchkey.KeyQuery, error) {
 				continue
 			case values == "":
 				errs.add("filter", "The filter on %q needs a value.", name)
+				continue
+			case strings.Count(values, ",")+1 > maxFilterValues:
+				errs.add("filter", "The filter on %q should have %d values or less.", name, maxFilterValues)
 				continue
 			}
 			out.Filters = append(out.Filters, latchkey.KeyFilter{Field: field, Values: strings.Split(values, ","), Negate: negate})

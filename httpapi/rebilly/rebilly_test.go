@@ -1046,7 +1046,7 @@ func TestRestrictedCreator(t *testing.T) {
 }
 
 // TestAllowedIPs: a key restricted to addresses works only from them, as
-// told by a trusted proxy's X-Forwarded-For or Forwarded header.
+// told by a trusted proxy's X-Forwarded-For header.
 func TestAllowedIPs(t *testing.T) {
 	s := newStackWithConfig(t, trustLoopback)
 	v4 := s.create(t, s.acct, "/api-keys", `{"description":"v4","allowedIps":["203.0.113.0/24"]}`)
@@ -1065,12 +1065,13 @@ func TestAllowedIPs(t *testing.T) {
 		{"X-Forwarded-For spoofed behind the proxy", v4, []string{"X-Forwarded-For", "203.0.113.7, 198.51.100.7"}, 403},
 		{"X-Forwarded-For with an earlier hop", v4, []string{"X-Forwarded-For", "198.51.100.7, 203.0.113.7"}, 200},
 		{"X-Forwarded-For garbage", v4, []string{"X-Forwarded-For", "not-an-address"}, 403},
-		{"Forwarded inside", v4, []string{"Forwarded", "for=203.0.113.7"}, 200},
-		{"Forwarded inside with a port and proto", v4, []string{"Forwarded", `for="203.0.113.7:4711";proto=https`}, 200},
-		{"Forwarded outside", v4, []string{"Forwarded", "for=198.51.100.7"}, 403},
-		{"Forwarded wins over X-Forwarded-For", v4, []string{"Forwarded", "for=198.51.100.7", "X-Forwarded-For", "203.0.113.7"}, 403},
+		// Only the configured header (X-Forwarded-For here) is believed; a
+		// Forwarded header is the client's own claim.
+		{"Forwarded is not believed", v4, []string{"Forwarded", "for=203.0.113.7"}, 403},
+		{"Forwarded with a port and proto is not believed", v4, []string{"Forwarded", `for="203.0.113.7:4711";proto=https`}, 403},
+		{"X-Forwarded-For wins over Forwarded", v4, []string{"Forwarded", "for=198.51.100.7", "X-Forwarded-For", "203.0.113.7"}, 200},
 		{"IPv6 X-Forwarded-For inside", v6, []string{"X-Forwarded-For", "2001:db8::5"}, 200},
-		{"IPv6 Forwarded inside", v6, []string{"Forwarded", `for="[2001:db8::5]:4711"`}, 200},
+		{"IPv6 Forwarded is not believed", v6, []string{"Forwarded", `for="[2001:db8::5]:4711"`}, 403},
 		{"IPv6 outside", v6, []string{"X-Forwarded-For", "2001:db9::5"}, 403},
 		{"single IPv4 address of a mixed list", v6, []string{"X-Forwarded-For", "198.51.100.1"}, 200},
 		{"next IPv4 address", v6, []string{"X-Forwarded-For", "198.51.100.2"}, 403},

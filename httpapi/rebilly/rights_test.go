@@ -2,9 +2,12 @@ package rebilly_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"testing"
+
+	"github.com/latchkey/latchkey/internal/lktest"
 )
 
 // TestRightsOverStrongerKeys: a restricted key sees keys with more rights
@@ -108,4 +111,112 @@ func TestMappedPrefixes(t *testing.T) {
 		wantProblem(t, resp, body, http.StatusUnprocessableEntity, "allowedIps.0")
 		wantUnchanged(t, s, before)
 	}
+}
+
+// TestScopesLatchkeyCannotEvaluate: an ACL entry scoped by productId, planId
+// or customFieldName is stored and shown as sent, but grants none of
+// Latchkey's own operations, which name no product, plan or field. (Such a
+// key once acted as an unrestricted account key: it created apps and
+// deleted another app with all its keys.)
+func TestScopesLatchkeyCannotEvaluate(t *testing.T) {
+	s := newStack(t)
+	appA, other := s.createApp(t, "A"), s.createApp(t, "Other")
+	// The other app holds a key, which deleting the app would take with it.
+	otherKey := s.create(t, s.acct, "/organizations/"+other+"/api-keys", `{"description":"other app's key"}`)
+
+	for _, acl := range []string{
+		`[{"scope":{"productId":["p1"]},"permissions":["*"]}]`,
+		`[{"scope":{"planId":["gold"]},"permissions":["*"]}]`,
+		`[{"scope":{"customFieldName":["region"]},"permissions":["*"]}]`,
+		fmt.Sprintf(`[{"scope":{"organizationId":[%q],"productId":["p1"]},"permissions":["*"]}]`, appA),
+	} {
+		t.Run(acl, func(t *testing.T) {
+			k := s.create(t, s.acct, "/api-keys", `{"description":"scoped","acl":`+acl+`}`)
+			wantJSON(t, "acl as created", k.ACL, acl)
+			resp, body := s.call(t, "GET", "/api-keys/"+k.ID, s.acct, "")
+			wantStatus(t, resp, body, http.StatusOK)
+			wantJSON(t, "acl as stored", decodeKey(t, body).ACL, acl)
+
+			for _, r := range []struct{ method, path, body string }{
+				{"POST", "/v2/apps", `{"displayName":"made by a product key"}`},
+				{"GET", "/v2/apps", ""},
+				{"DELETE", "/v2/apps/" + other, ""},
+				{"DELETE", "/v2/apps/" + appA, ""},
+				{"GET", "/v2/apps/" + appA, ""},
+				{"POST", "/v2/apps/" + appA + "/keys", `{"displayName":"x"}`},
+			} {
+				before := s.Snapshot(t)
+				resp, body := s.call(t, r.method, r.path, k.SecretKey, r.body)
+				wantSunshineError(t, resp, body, http.StatusForbidden, "forbidden")
+				wantUnchanged(t, s, before)
+			}
+			for _, r := range []struct{ method, path, body string }{
+				{"GET", "/api-keys", ""},
+				{"POST", "/api-keys", `{"description":"x"}`},
+				{"POST", "/api-keys", `{"description":"x","acl":` + acl + `}`},
+				{"GET", "/api-keys/" + k.ID, ""},
+				{"PUT", "/api-keys/" + k.ID, `{"description":"x","acl":null}`},
+				{"DELETE", "/api-keys/" + s.Account.ID, ""},
+				{"GET", "/organizations/" + appA + "/api-keys", ""},
+				{"POST", "/organizations/" + appA + "/api-keys", `{"description":"x"}`},
+				{"DELETE", "/organizations/" + other + "/api-keys/" + otherKey.ID, ""},
+			} {
+				before := s.Snapshot(t)
+				resp, body := s.call(t, r.method, r.path, k.SecretKey, r.body)
+				wantProblem(t, resp, body, http.StatusForbidden)
+				wantUnchanged(t, s, before)
+			}
+			// Basic auth reaches the same check.
+			resp, body = s.Do(t, "POST", "/v2/apps", lktest.Credentials{ID: k.ID, Secret: k.SecretKey}.Basic(), `{"displayName":"x"}`)
+			wantSunshineError(t, resp, body, http.StatusForbidden, "forbidden")
+		})
+	}
+	resp, body := s.call(t, "GET", "/organizations/"+other+"/api-keys/"+otherKey.ID, s.acct, "")
+	wantStatus(t, resp, body, http.StatusOK)
+	wantNoErrorLogged(t, s)
+}
+
+// TestProductScopeDoesNotWiden: a key that may manage keys, and also holds an
+// entry scoped by product, can hand that product scope on but nothing wider:
+// not unscoped, not another organization's, not more products.
+func TestProductScopeDoesNotWiden(t *testing.T) {
+	s := newStack(t)
+	appA := s.createApp(t, "A")
+	manage := `{"scope":{},"permissions":["GetApiKeyCollection","GetApiKey","PostApiKey","PutApiKey"]}`
+	product := `{"scope":{"productId":["p1"]},"permissions":["*"]}`
+	creator := s.create(t, s.acct, "/api-keys", `{"description":"creator","acl":[`+manage+`,`+product+`]}`)
+
+	for _, acl := range []string{
+		`[{"scope":{},"permissions":["*"]}]`,
+		`[{"scope":{},"permissions":["DeleteApiKey"]}]`,
+		fmt.Sprintf(`[{"scope":{"organizationId":[%q]},"permissions":["*"]}]`, appA),
+		`[{"scope":{"productId":["p1","p2"]},"permissions":["*"]}]`,
+		`[{"scope":{"planId":["gold"]},"permissions":["*"]}]`,
+	} {
+		before := s.Snapshot(t)
+		resp, body := s.call(t, "POST", "/api-keys", creator.SecretKey, `{"description":"wider","acl":`+acl+`}`)
+		wantProblem(t, resp, body, http.StatusForbidden)
+		wantUnchanged(t, s, before)
+	}
+	// The product scope itself, or a narrower one, may be handed on; such a
+	// key can do nothing here.
+	narrower := fmt.Sprintf(`[{"scope":{"organizationId":[%q],"productId":["p1"]},"permissions":["DeleteApp","DeleteApiKey"]}]`, appA)
+	child := s.create(t, creator.SecretKey, "/api-keys", `{"description":"child","acl":`+narrower+`}`)
+	wantJSON(t, "child acl", child.ACL, narrower)
+	for _, r := range []struct{ method, path string }{{"DELETE", "/v2/apps/" + appA}, {"DELETE", "/api-keys/" + creator.ID}} {
+		before := s.Snapshot(t)
+		resp, _ := s.call(t, r.method, r.path, child.SecretKey, "")
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("%s %s by the product-scoped child: %d, want 403", r.method, r.path, resp.StatusCode)
+		}
+		wantUnchanged(t, s, before)
+	}
+	// Nor may the creator widen the child, or itself, beyond what it holds.
+	for _, id := range []string{child.ID, creator.ID} {
+		before := s.Snapshot(t)
+		resp, body := s.call(t, "PUT", "/api-keys/"+id, creator.SecretKey, `{"description":"x","acl":[{"scope":{},"permissions":["*"]}]}`)
+		wantProblem(t, resp, body, http.StatusForbidden)
+		wantUnchanged(t, s, before)
+	}
+	wantNoErrorLogged(t, s)
 }

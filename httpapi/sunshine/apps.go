@@ -1,6 +1,7 @@
 package sunshine
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 
@@ -9,7 +10,8 @@ import (
 	"github.com/latchkey/latchkey/httpapi/web"
 )
 
-// maxMetadataBytes is the specification's cap on app metadata.
+// maxMetadataBytes is the specification's cap on app metadata: 4096 bytes
+// of its compact JSON encoding (see metadataSize).
 const maxMetadataBytes = 4096
 
 type appJSON struct {
@@ -156,7 +158,7 @@ func readSettings(f fields, dst *latchkey.AppSettings) error {
 }
 
 // readMetadata reads app metadata: null, or a flat object of strings, numbers
-// and booleans of at most 4096 bytes.
+// and booleans of at most maxMetadataBytes.
 func readMetadata(f fields) (map[string]any, error) {
 	if f.isNull("metadata") {
 		return nil, nil
@@ -164,9 +166,6 @@ func readMetadata(f fields) (map[string]any, error) {
 	obj, err := f.object("", "metadata")
 	if err != nil {
 		return nil, err
-	}
-	if len(f["metadata"]) > maxMetadataBytes {
-		return nil, invalid("App metadata is limited to 4096 bytes in size.")
 	}
 	md := make(map[string]any, len(obj))
 	for k, raw := range obj {
@@ -181,7 +180,26 @@ func readMetadata(f fields) (map[string]any, error) {
 			return nil, invalid("metadata.%s should be a string, number or boolean", k)
 		}
 	}
+	if metadataSize(md) > maxMetadataBytes {
+		return nil, invalid("App metadata is limited to %d bytes in size.", maxMetadataBytes)
+	}
 	return md, nil
+}
+
+// metadataSize is the size of the metadata itself: the UTF-8 bytes of its
+// compact JSON encoding. The request's own bytes would be wrong both ways:
+// whitespace and escapes such as \u00e9 inflate them, while a number such as
+// 1e20 is kept and returned as 21 digits, and a member sent twice is kept
+// once.
+func metadataSize(md map[string]any) int {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // "<" is one byte of metadata, not the six of \u003c
+	if err := enc.Encode(md); err != nil {
+		// Unreachable for strings, float64s and bools; refuse rather than guess.
+		return maxMetadataBytes + 1
+	}
+	return buf.Len() - 1 // Encode ends with a newline
 }
 
 // listApps handles "GET /v2/apps".
@@ -194,7 +212,7 @@ func (s *surface) listApps(w http.ResponseWriter, r *http.Request, p *latchkey.P
 	if err != nil {
 		return err
 	}
-	writePage(w, r, web.BaseURL(r, s.cfg.TrustedProxies), "apps", apps, renderApp, func(a *latchkey.App) string { return a.ID }, lq, info, nil)
+	writePage(w, r, s.cfg.BaseURL(r), "apps", apps, renderApp, func(a *latchkey.App) string { return a.ID }, lq, info, nil)
 	return nil
 }
 

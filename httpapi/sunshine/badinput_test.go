@@ -2,7 +2,10 @@ package sunshine_test
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -53,6 +56,11 @@ func TestBadInput(t *testing.T) {
 		req{"app retention fractional", "POST", "/v2/apps", `{"displayName":"a","settings":{"conversationRetentionSeconds":1.5}}`, 400, "bad_request"},
 		req{"app metadata nested", "POST", "/v2/apps", `{"displayName":"a","metadata":{"a":{"b":1}}}`, 400, "bad_request"},
 		req{"app metadata over 4 kB", "POST", "/v2/apps", `{"displayName":"a","metadata":{"a":"` + strings.Repeat("x", 4100) + `"}}`, 400, "bad_request"},
+		req{"app metadata array", "POST", "/v2/apps", `{"displayName":"a","metadata":{"a":[1]}}`, 400, "bad_request"},
+		req{"app metadata deeply nested", "POST", "/v2/apps", `{"displayName":"a","metadata":{"a":"b","c":{"d":{"e":"` + strings.Repeat("x", 5000) + `"}}}}`, 400, "bad_request"},
+		req{"app metadata null member", "POST", "/v2/apps", `{"displayName":"a","metadata":{"a":null}}`, 400, "bad_request"},
+		req{"app metadata an array", "POST", "/v2/apps", `{"displayName":"a","metadata":["a"]}`, 400, "bad_request"},
+		req{"patch app metadata nested", "PATCH", "/v2/apps/" + app, `{"metadata":{"a":{"b":1}}}`, 400, "bad_request"},
 		req{"patch app malformed", "PATCH", "/v2/apps/" + app, `{`, 400, "bad_request"},
 		req{"patch app displayName null", "PATCH", "/v2/apps/" + app, `{"displayName":null}`, 400, "bad_request"},
 		req{"patch app displayName type", "PATCH", "/v2/apps/" + app, `{"displayName":["a"]}`, 400, "bad_request"},
@@ -84,6 +92,14 @@ func TestBadInput(t *testing.T) {
 		req{"get malformed integration id", "GET", "/v2/apps/" + app + "/integrations/xyz", "", 404, "integration_not_found"},
 		req{"list integrations bad filter", "GET", "/v2/apps/" + app + "/integrations?filter[types]=,", "", 400, "bad_request"},
 		req{"list integrations bad page", "GET", "/v2/apps/" + app + "/integrations?page[size]=1000", "", 400, "bad_request"},
+		// 33,000 types once reached SQLite, past its limit on bound
+		// variables, and came back as a 500.
+		req{"list integrations of 33,000 types", "GET", "/v2/apps/" + app + "/integrations?filter[types]=" +
+			strings.TrimSuffix(strings.Repeat("web,", 33_000), ","), "", 400, "bad_request"},
+		req{"list integrations of 33,000 empty types", "GET", "/v2/apps/" + app + "/integrations?filter[types]=" +
+			strings.Repeat(",", 33_000), "", 400, "bad_request"},
+		req{"webhook of 5,000 triggers", "POST", "/v2/apps/" + app + "/integrations",
+			webhook(`{"target":"https://a.example","triggers":[` + strings.TrimSuffix(strings.Repeat(`"*",`, 5000), ",") + `]}`), 400, "bad_request"},
 
 		req{"key in missing app", "POST", "/v2/apps/" + missingApp + "/keys", `{"displayName":"x"}`, 404, "app_not_found"},
 		req{"key in missing integration", "POST", "/v2/apps/" + app + "/integrations/" + missingIn + "/keys", `{"displayName":"x"}`, 404, "integration_not_found"},
@@ -172,5 +188,147 @@ func TestSecretsAtRest(t *testing.T) {
 	}
 	if !strings.Contains(logs, k2.ID) {
 		t.Error("the log does not name the key that authenticated; it should (ids are not secret)")
+	}
+}
+
+// TestLimits takes each list a client sends to its cap and one past it: at
+// the cap the request succeeds with the whole list, past it the request gets
+// 400 bad_request and changes nothing.
+func TestLimits(t *testing.T) {
+	f := newFixture(t)
+	app := f.createApp(t, "App")
+	in := f.createIntegration(t, app)
+
+	// join returns n items made by item, separated by commas.
+	join := func(n int, item func(i int) string) string {
+		items := make([]string, n)
+		for i := range items {
+			items[i] = item(i)
+		}
+		return strings.Join(items, ",")
+	}
+	integrations := "/v2/apps/" + app + "/integrations"
+	webhooks := func(n, triggers int) string {
+		return `{"type":"custom","webhooks":[` + join(n, func(i int) string {
+			return fmt.Sprintf(`{"target":"https://example.com/%d","triggers":[`, i) +
+				join(triggers, func(j int) string { return fmt.Sprintf(`"conversation:t%d"`, j) }) + `]}`
+		}) + `]}`
+	}
+
+	lists := []struct {
+		name    string
+		limit   int
+		request func(n int) (method, path, body string)
+		// check, at the limit, checks the response body.
+		check func(t *testing.T, body []byte)
+	}{
+		{"filter[types]", 50, func(n int) (string, string, string) {
+			types := join(n, func(i int) string {
+				if i == 0 {
+					return "custom"
+				}
+				return fmt.Sprintf("type%d", i)
+			})
+			return "GET", integrations + "?filter[types]=" + types, ""
+		}, func(t *testing.T, body []byte) {
+			list := decode(t, body)["integrations"].([]any)
+			if len(list) != 1 || list[0].(map[string]any)["id"] != in {
+				t.Fatalf("listed %s, want only integration %s", body, in)
+			}
+		}},
+		{"webhooks", 1, func(n int) (string, string, string) {
+			return "POST", integrations, webhooks(n, 1)
+		}, func(t *testing.T, body []byte) {
+			if hooks := decode(t, body)["integration"].(map[string]any)["webhooks"].([]any); len(hooks) != 1 {
+				t.Fatalf("webhooks = %v, want 1", hooks)
+			}
+		}},
+		{"triggers", 50, func(n int) (string, string, string) {
+			return "POST", integrations, webhooks(1, n)
+		}, func(t *testing.T, body []byte) {
+			hook := decode(t, body)["integration"].(map[string]any)["webhooks"].([]any)[0].(map[string]any)
+			if triggers := hook["triggers"].([]any); len(triggers) != 50 {
+				t.Fatalf("triggers = %v, want 50", triggers)
+			}
+		}},
+	}
+	for _, l := range lists {
+		t.Run(l.name, func(t *testing.T) {
+			method, path, body := l.request(l.limit)
+			resp, got := f.Do(t, method, path, f.acct, body)
+			want(t, resp, got, map[string]int{"GET": http.StatusOK, "POST": http.StatusCreated}[method])
+			l.check(t, got)
+
+			before := f.Snapshot(t)
+			method, path, body = l.request(l.limit + 1)
+			resp, got = f.Do(t, method, path, f.acct, body)
+			wantError(t, resp, got, http.StatusBadRequest, "bad_request")
+			if f.Snapshot(t) != before {
+				t.Fatal("the refused request changed the store")
+			}
+		})
+	}
+
+	// Metadata is capped at 4096 bytes of its compact JSON encoding:
+	// whitespace and escapes in the request do not count, every byte of
+	// UTF-8 does, and a number counts as it is kept and returned. Each
+	// function returns metadata of exactly n such bytes.
+	x := func(n int) string { return strings.Repeat("x", n) }
+	metadata := []struct {
+		name string
+		of   func(n int) string
+	}{
+		{"ASCII", func(n int) string { return `{"a":"` + x(n-8) + `"}` }},
+		{"pretty-printed", func(n int) string {
+			return "{\n" + strings.Repeat(" ", 500) + `"a" :  "` + x(n-8) + "\"\n" + strings.Repeat("\t", 500) + "}"
+		}},
+		{"escaped UTF-8", func(n int) string { // \u00e9 is 6 bytes of request, 2 of metadata
+			return `{"a":"` + strings.Repeat(`\u00e9`, (n-8)/2) + x((n-8)%2) + `"}`
+		}},
+		{"UTF-8", func(n int) string { return `{"a":"` + strings.Repeat("é", (n-8)/2) + x((n-8)%2) + `"}` }},
+		{"exponent", func(n int) string { // 1e20 is kept as 100000000000000000000
+			return `{"a":1e20,"b":"` + x(n-34) + `"}`
+		}},
+	}
+	for _, md := range metadata {
+		t.Run("metadata "+md.name, func(t *testing.T) {
+			// At the limit, both create and update take it, whole.
+			resp, body := f.Do(t, "POST", "/v2/apps", f.acct, `{"displayName":"m","metadata":`+md.of(4096)+`}`)
+			want(t, resp, body, http.StatusCreated)
+			created := decode(t, body)["app"].(map[string]any)
+			wantMetadata(t, created["metadata"], md.of(4096))
+			resp, body = f.Do(t, "PATCH", "/v2/apps/"+app, f.acct, `{"metadata":`+md.of(4096)+`}`)
+			want(t, resp, body, http.StatusOK)
+			wantMetadata(t, decode(t, body)["app"].(map[string]any)["metadata"], md.of(4096))
+
+			// One byte more is refused by both, and changes nothing.
+			for _, r := range []struct{ method, path, body string }{
+				{"POST", "/v2/apps", `{"displayName":"m","metadata":` + md.of(4097) + `}`},
+				{"PATCH", "/v2/apps/" + app, `{"metadata":` + md.of(4097) + `}`},
+				{"PATCH", "/v2/apps/" + created["id"].(string), `{"displayName":"renamed","metadata":` + md.of(4097) + `}`},
+			} {
+				before := f.Snapshot(t)
+				resp, body := f.Do(t, r.method, r.path, f.acct, r.body)
+				wantError(t, resp, body, http.StatusBadRequest, "bad_request")
+				if f.Snapshot(t) != before {
+					t.Fatalf("the refused %s %s changed the store", r.method, r.path)
+				}
+			}
+		})
+	}
+	if strings.Contains(f.Logs(), "level=ERROR") {
+		t.Fatalf("a limit logged an internal error:\n%s", f.Logs())
+	}
+}
+
+// wantMetadata checks that the app's metadata is the JSON object sent.
+func wantMetadata(t *testing.T, got any, sent string) {
+	t.Helper()
+	var want map[string]any
+	if err := json.Unmarshal([]byte(sent), &want); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("metadata = %.80v…, want %.80v…", got, want)
 	}
 }

@@ -12,6 +12,31 @@ import (
 	"github.com/latchkey/latchkey/httpapi/web"
 )
 
+// Bounds on the lists an integration request carries. Above one, the
+// request gets 400 and changes nothing.
+const (
+	// maxWebhooks is the specification's: a custom integration made here
+	// has exactly one webhook.
+	maxWebhooks = 1
+	// maxTriggers caps a webhook's triggers. The specification names about
+	// twenty, and "*" stands for all of them, so a longer list is never
+	// needed.
+	maxTriggers = 50
+	// maxTriggerLen caps one trigger's length, in bytes.
+	maxTriggerLen = 100
+	// maxTargetLen caps a webhook target URL, in characters.
+	maxTargetLen = 2048
+	// maxFilterTypes caps filter[types] on the integrations list: each type
+	// is a value the database binds. It is well above the number of
+	// integration types the specification names (about twenty).
+	maxFilterTypes = 50
+)
+
+// A filter within maxFilterTypes always fits under the store's own cap, so a
+// client meets this surface's 400 first. (A negative constant does not
+// convert to uint: this line stops the build if the caps ever disagree.)
+const _ = uint(latchkey.MaxFilterValues - maxFilterTypes)
+
 type integrationJSON struct {
 	ID          string        `json:"id"`
 	Type        string        `json:"type"`
@@ -101,8 +126,8 @@ func readIntegration(f fields) (*latchkey.Integration, error) {
 	switch {
 	case len(hooks) < 1:
 		return nil, invalid("webhooks should NOT have fewer than 1 items")
-	case len(hooks) > 1:
-		return nil, invalid("webhooks should NOT have more than 1 items")
+	case len(hooks) > maxWebhooks:
+		return nil, invalid("webhooks should NOT have more than %d items", maxWebhooks)
 	}
 	hook, err := readWebhook(fields{"webhooks.0": hooks[0]})
 	if err != nil {
@@ -129,7 +154,7 @@ func readWebhook(holder fields) (latchkey.Webhook, error) {
 		return w, err
 	}
 	if u, err := url.Parse(w.Target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-		utf8.RuneCountInString(w.Target) > 2048 {
+		utf8.RuneCountInString(w.Target) > maxTargetLen {
 		return w, invalid("%starget should be an absolute http or https URL", path)
 	}
 	if err := f.require(path, "triggers"); err != nil {
@@ -139,12 +164,15 @@ func readWebhook(holder fields) (latchkey.Webhook, error) {
 	if err != nil {
 		return w, err
 	}
-	if len(triggers) == 0 {
+	switch {
+	case len(triggers) == 0:
 		return w, invalid("%striggers should NOT have fewer than 1 items", path)
+	case len(triggers) > maxTriggers:
+		return w, invalid("%striggers should NOT have more than %d items", path, maxTriggers)
 	}
 	for i, raw := range triggers {
 		var t string
-		if err := json.Unmarshal(raw, &t); err != nil || t == "" || len(t) > 100 {
+		if err := json.Unmarshal(raw, &t); err != nil || t == "" || len(t) > maxTriggerLen {
 			return w, invalid("%striggers.%d should be a non-empty string", path, i)
 		}
 		w.Triggers = append(w.Triggers, t)
@@ -175,8 +203,13 @@ func (s *surface) listIntegrations(w http.ResponseWriter, r *http.Request, p *la
 	var types []string
 	extra := url.Values{}
 	if q := r.URL.Query(); q.Has("filter[types]") {
-		extra.Set("filter[types]", q.Get("filter[types]"))
-		for _, t := range strings.Split(q.Get("filter[types]"), ",") {
+		raw := q.Get("filter[types]")
+		// Counted before splitting, so that no list is built past the cap.
+		if strings.Count(raw, ",")+1 > maxFilterTypes {
+			return invalid("filter[types] should NOT have more than %d items", maxFilterTypes)
+		}
+		extra.Set("filter[types]", raw)
+		for _, t := range strings.Split(raw, ",") {
 			if t = strings.TrimSpace(t); t != "" {
 				types = append(types, t)
 			}
@@ -189,7 +222,7 @@ func (s *surface) listIntegrations(w http.ResponseWriter, r *http.Request, p *la
 	if err != nil {
 		return err
 	}
-	writePage(w, r, web.BaseURL(r, s.cfg.TrustedProxies), "integrations", list, renderIntegration, func(in *latchkey.Integration) string { return in.ID }, lq, info, extra)
+	writePage(w, r, s.cfg.BaseURL(r), "integrations", list, renderIntegration, func(in *latchkey.Integration) string { return in.ID }, lq, info, extra)
 	return nil
 }
 

@@ -551,3 +551,107 @@ func noneToken(kid, scope string) string {
 	}
 	return enc(map[string]string{"alg": "none", "typ": "JWT", "kid": kid}) + "." + enc(map[string]string{"scope": scope}) + "."
 }
+
+// restrictedKey makes a key with an ACL through the Rebilly routes (the
+// Sunshine ones take no ACL), at path, with the account key.
+func (f *fixture) restrictedKey(t *testing.T, path, acl string) lktest.Credentials {
+	t.Helper()
+	resp, body := f.Do(t, "POST", path, f.acct, `{"description":"restricted","acl":`+acl+`}`)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST %s: %d %s", path, resp.StatusCode, body)
+	}
+	k := decode(t, body)
+	return lktest.Credentials{ID: k["id"].(string), Secret: k["secretKey"].(string)}
+}
+
+// TestCascadesNeverReachUp: deleting an app or an integration deletes its
+// keys, so it needs rights over each of them. A key restricted to app A
+// cannot delete an unrestricted key of A directly, and so cannot delete A,
+// or the integration holding it, either: 403, and nothing is deleted. Once
+// they hold only keys within its rights, it can.
+func TestCascadesNeverReachUp(t *testing.T) {
+	f := newFixture(t)
+	a, b := f.createApp(t, "A"), f.createApp(t, "B")
+	inI, inJ := f.createIntegration(t, a), f.createIntegration(t, a)
+	appKeys, iKeys, jKeys := "/v2/apps/"+a+"/keys", "/v2/apps/"+a+"/integrations/"+inI+"/keys", "/v2/apps/"+a+"/integrations/"+inJ+"/keys"
+	strongApp := f.createKey(t, f.acct, appKeys, "unrestricted app key")
+	strongInt := f.createKey(t, f.acct, iKeys, "unrestricted integration key")
+	bKey := f.createKey(t, f.acct, "/v2/apps/"+b+"/keys", "B's key")
+
+	orgA := f.restrictedKey(t, "/api-keys", fmt.Sprintf(`[{"scope":{"organizationId":[%q]},"permissions":["*"]}]`, a))
+	// Keys it makes inherit its ACL, so they are within its rights.
+	ownApp := f.createKey(t, orgA.Basic(), appKeys, "orgA's app key")
+	ownI := f.createKey(t, orgA.Basic(), iKeys, "orgA's key in I")
+	ownJ := f.createKey(t, orgA.Basic(), jKeys, "orgA's key in J")
+	// An app key of A that may delete integrations, and little else.
+	deleter := f.restrictedKey(t, "/organizations/"+a+"/api-keys", `[{"scope":{},"permissions":["DeleteIntegration","GetIntegration"]}]`)
+
+	refused := []struct {
+		name, path string
+		by         lktest.Credentials
+	}{
+		{"the unrestricted app key directly", appKeys + "/" + strongApp.ID, orgA},
+		{"the unrestricted integration key directly", iKeys + "/" + strongInt.ID, orgA},
+		{"app A, which holds an unrestricted key", "/v2/apps/" + a, orgA},
+		{"integration I, which holds an unrestricted key", "/v2/apps/" + a + "/integrations/" + inI, orgA},
+		{"integration I, by a narrow app key", "/v2/apps/" + a + "/integrations/" + inI, deleter},
+		{"integration J, by a narrow app key", "/v2/apps/" + a + "/integrations/" + inJ, deleter},
+	}
+	for _, tc := range refused {
+		t.Run(tc.name, func(t *testing.T) {
+			before := f.Snapshot(t)
+			for _, authz := range []string{tc.by.Basic(), hs256(t, tc.by, map[bool]string{true: "account", false: "app"}[tc.by == orgA])} {
+				resp, body := f.Do(t, "DELETE", tc.path, authz, "")
+				wantError(t, resp, body, http.StatusForbidden, "forbidden")
+			}
+			if f.Snapshot(t) != before {
+				t.Fatal("a refused delete changed the store")
+			}
+		})
+	}
+	// Everything is still there, and every key still authenticates.
+	for _, path := range []string{"/v2/apps/" + a, "/v2/apps/" + a + "/integrations/" + inI, "/v2/apps/" + a + "/integrations/" + inJ} {
+		resp, body := f.Do(t, "GET", path, f.acct, "")
+		want(t, resp, body, http.StatusOK)
+	}
+	for _, k := range []lktest.Credentials{strongApp, strongInt, ownApp, ownI, ownJ, deleter} {
+		if resp, body := f.Do(t, "GET", "/v2/apps/"+a, k.Basic(), ""); resp.StatusCode == http.StatusUnauthorized {
+			t.Fatalf("key %s stopped authenticating after refused deletes: %s", k.ID, body)
+		}
+	}
+
+	// Within its rights, the cascade goes ahead.
+	resp, body := f.Do(t, "DELETE", "/v2/apps/"+a+"/integrations/"+inJ, orgA.Basic(), "")
+	want(t, resp, body, http.StatusOK)
+	resp, body = f.Do(t, "GET", "/v2/apps/"+a, ownJ.Basic(), "")
+	wantError(t, resp, body, http.StatusUnauthorized, "unauthorized")
+
+	resp, body = f.Do(t, "DELETE", iKeys+"/"+strongInt.ID, f.acct, "")
+	want(t, resp, body, http.StatusOK)
+	resp, body = f.Do(t, "DELETE", "/v2/apps/"+a+"/integrations/"+inI, orgA.Basic(), "")
+	want(t, resp, body, http.StatusOK)
+
+	resp, body = f.Do(t, "DELETE", "/v2/apps/"+a, orgA.Basic(), "")
+	wantError(t, resp, body, http.StatusForbidden, "forbidden") // the unrestricted app key is still there
+	resp, body = f.Do(t, "DELETE", appKeys+"/"+strongApp.ID, f.acct, "")
+	want(t, resp, body, http.StatusOK)
+	// The narrow app key is not within orgA's rights either (its unscoped
+	// entry reaches beyond A).
+	resp, body = f.Do(t, "DELETE", "/v2/apps/"+a, orgA.Basic(), "")
+	wantError(t, resp, body, http.StatusForbidden, "forbidden")
+	resp, body = f.Do(t, "DELETE", "/organizations/"+a+"/api-keys/"+deleter.ID, f.acct, "")
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("deleting the narrow app key: %d %s", resp.StatusCode, body)
+	}
+	resp, body = f.Do(t, "DELETE", "/v2/apps/"+a, orgA.Basic(), "")
+	want(t, resp, body, http.StatusOK)
+	resp, body = f.Do(t, "GET", "/v2/apps/"+a, f.acct, "")
+	wantError(t, resp, body, http.StatusNotFound, "app_not_found")
+	for _, k := range []lktest.Credentials{ownApp, ownI} {
+		resp, body := f.Do(t, "GET", "/v2/apps/"+a, k.Basic(), "")
+		wantError(t, resp, body, http.StatusUnauthorized, "unauthorized")
+	}
+	// App B and its key were never touched.
+	resp, body = f.Do(t, "GET", "/v2/apps/"+b, bKey.Basic(), "")
+	want(t, resp, body, http.StatusOK)
+}

@@ -69,15 +69,66 @@ func (s *Store) UpdateApp(ctx context.Context, app *latchkey.App) error {
 }
 
 // DeleteApp deletes an app; the schema's cascades take its integrations,
-// webhooks, keys and their secrets with it.
-func (s *Store) DeleteApp(ctx context.Context, id string) error {
+// webhooks, keys and their secrets with it. check sees the keys those
+// cascades will take, read in the same write transaction, which begins
+// IMMEDIATE: no key can be added to the app between the check and the
+// delete.
+func (s *Store) DeleteApp(ctx context.Context, id string, check func([]*latchkey.Key) error) error {
 	return s.inWriteTx(ctx, func(tx *sql.Tx) error {
+		if err := mustExist(ctx, tx, "app", `SELECT COUNT(*) FROM apps WHERE id = ?`, id); err != nil {
+			return err
+		}
+		// Integration keys carry their app's id too; the second arm keeps
+		// this exact even for a key that did not.
+		if err := checkCascade(ctx, tx, check,
+			`app_id = ? OR integration_id IN (SELECT id FROM integrations WHERE app_id = ?)`, id, id); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM apps WHERE id = ?`, id)
 		if err != nil {
 			return err
 		}
 		return mustAffect(res, "app")
 	})
+}
+
+// mustExist returns ENOTFOUND (subject) unless the counting query finds a row.
+func mustExist(ctx context.Context, tx *sql.Tx, subject, query string, args ...any) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, query, args...).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return latchkey.NotFound(subject)
+	}
+	return nil
+}
+
+// checkCascade hands check the keys (without their secrets, which deciding
+// whether they may go does not need) that a cascading delete will take:
+// those cond selects, read in the delete's own transaction.
+func checkCascade(ctx context.Context, tx *sql.Tx, check func([]*latchkey.Key) error, cond string, args ...any) error {
+	if check == nil {
+		return nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+keyColumns+` FROM keys WHERE `+cond+` ORDER BY id`, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	keys := []*latchkey.Key{}
+	for rows.Next() {
+		k, err := scanKey(rows)
+		if err != nil {
+			return err
+		}
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows.Close()
+	return check(keys)
 }
 
 func encodeAppJSON(app *latchkey.App) (settings string, metadata any, err error) {

@@ -67,6 +67,10 @@ func (s *Store) Integration(ctx context.Context, appID, id string) (*latchkey.In
 
 // ListIntegrations lists an app's integrations, one page at a time.
 func (s *Store) ListIntegrations(ctx context.Context, appID string, types []string, page latchkey.Page) ([]*latchkey.Integration, latchkey.PageInfo, error) {
+	if len(types) > latchkey.MaxFilterValues {
+		return nil, latchkey.PageInfo{}, latchkey.Errorf(latchkey.EINVALID,
+			"%d integration types given; at most %d are allowed", len(types), latchkey.MaxFilterValues)
+	}
 	cond, args := "app_id = ?", []any{appID}
 	if len(types) > 0 {
 		cond += " AND type IN (" + placeholders(len(types)) + ")"
@@ -95,9 +99,16 @@ func (s *Store) UpdateIntegration(ctx context.Context, in *latchkey.Integration)
 }
 
 // DeleteIntegration deletes an integration; cascades take its webhooks, keys
-// and their secrets.
-func (s *Store) DeleteIntegration(ctx context.Context, appID, id string) error {
+// and their secrets. check sees those keys first, in the same write
+// transaction (see DeleteApp).
+func (s *Store) DeleteIntegration(ctx context.Context, appID, id string, check func([]*latchkey.Key) error) error {
 	return s.inWriteTx(ctx, func(tx *sql.Tx) error {
+		if err := mustExist(ctx, tx, "integration", `SELECT COUNT(*) FROM integrations WHERE id = ? AND app_id = ?`, id, appID); err != nil {
+			return err
+		}
+		if err := checkCascade(ctx, tx, check, `integration_id = ?`, id); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM integrations WHERE id = ? AND app_id = ?`, id, appID)
 		if err != nil {
 			return err
@@ -128,20 +139,24 @@ func scanIntegration(rows *sql.Rows) (*latchkey.Integration, error) {
 	return &in, nil
 }
 
-// loadWebhooks fills the webhooks of the given integrations with one query.
+// loadWebhooks fills the webhooks of the given integrations, with one query
+// per maxInList integrations: a page's size is the caller's to choose.
 func (s *Store) loadWebhooks(ctx context.Context, list []*latchkey.Integration) error {
-	if len(list) == 0 {
-		return nil
-	}
 	byID := make(map[string]*latchkey.Integration, len(list))
-	args := make([]any, len(list))
+	ids := make([]any, len(list))
 	for i, in := range list {
 		byID[in.ID] = in
-		args[i] = in.ID
+		ids[i] = in.ID
 	}
+	return inChunks(ids, func(chunk []any) error { return s.loadWebhooksOf(ctx, byID, chunk) })
+}
+
+// loadWebhooksOf fills the webhooks of the integrations with the given ids,
+// all in byID.
+func (s *Store) loadWebhooksOf(ctx context.Context, byID map[string]*latchkey.Integration, ids []any) error {
 	rows, err := s.read.QueryContext(ctx, `SELECT integration_id, id, version, target, triggers, include_full_user,
-		include_full_source, secret_sealed FROM webhooks WHERE integration_id IN (`+placeholders(len(list))+`)
-		ORDER BY integration_id, position`, args...)
+		include_full_source, secret_sealed FROM webhooks WHERE integration_id IN (`+placeholders(len(ids))+`)
+		ORDER BY integration_id, position`, ids...)
 	if err != nil {
 		return err
 	}

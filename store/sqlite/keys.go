@@ -202,19 +202,23 @@ func scanKey(rows *sql.Rows) (*latchkey.Key, error) {
 	return &k, nil
 }
 
-// loadSecrets fills the secrets of the given keys with one query.
+// loadSecrets fills the secrets of the given keys, with one query per
+// maxInList keys: ListKeys returns every key of an owner, however many.
 func (s *Store) loadSecrets(ctx context.Context, keys []*latchkey.Key) error {
-	if len(keys) == 0 {
-		return nil
-	}
 	byID := make(map[string]*latchkey.Key, len(keys))
-	args := make([]any, len(keys))
+	ids := make([]any, len(keys))
 	for i, k := range keys {
 		byID[k.ID] = k
-		args[i] = k.ID
+		ids[i] = k.ID
 	}
+	return inChunks(ids, func(chunk []any) error { return s.loadSecretsOf(ctx, byID, chunk) })
+}
+
+// loadSecretsOf fills the secrets of the keys with the given ids, all in
+// byID.
+func (s *Store) loadSecretsOf(ctx context.Context, byID map[string]*latchkey.Key, ids []any) error {
 	rows, err := s.read.QueryContext(ctx, `SELECT key_id, hash, sealed, created_at, expires_at FROM key_secrets
-		WHERE key_id IN (`+placeholders(len(keys))+`) ORDER BY key_id, created_at`, args...)
+		WHERE key_id IN (`+placeholders(len(ids))+`) ORDER BY key_id, created_at`, ids...)
 	if err != nil {
 		return err
 	}
@@ -240,6 +244,25 @@ func (s *Store) loadSecrets(ctx context.Context, keys []*latchkey.Key) error {
 	return rows.Err()
 }
 
+// maxInList is the most ids one internal IN list carries. Lists the store
+// builds itself (the secrets of the keys found, the webhooks of the
+// integrations found) are as long as the result, which a caller does not
+// bound, so they are split well below SQLite's limit of 32766 variables.
+const maxInList = latchkey.MaxFilterValues
+
+// inChunks calls fn with successive slices of ids, each at most maxInList
+// long; it stops at the first error. It does not call fn for no ids.
+func inChunks(ids []any, fn func(chunk []any) error) error {
+	for len(ids) > 0 {
+		n := min(len(ids), maxInList)
+		if err := fn(ids[:n]); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
 func nullString(s string) any {
 	if s == "" {
 		return nil
@@ -263,6 +286,13 @@ func (s *Store) QueryKeys(ctx context.Context, q latchkey.KeyQuery) ([]*latchkey
 	if q.Limit < 0 || q.Offset < 0 {
 		return nil, 0, latchkey.Errorf(latchkey.EINVALID, "limit and offset must not be negative")
 	}
+	values := 0
+	for _, f := range q.Filters {
+		values += len(f.Values)
+	}
+	if values > latchkey.MaxFilterValues {
+		return nil, 0, latchkey.Errorf(latchkey.EINVALID, "filters carry %d values; at most %d are allowed", values, latchkey.MaxFilterValues)
+	}
 	cond, args := ownerCondition(q.Owner)
 	for _, f := range q.Filters {
 		col, ok := keyColumnOf[f.Field]
@@ -278,12 +308,18 @@ func (s *Store) QueryKeys(ctx context.Context, q latchkey.KeyQuery) ([]*latchkey
 			args = append(args, v)
 		}
 	}
-	order := ""
+	// Sorting on a field twice changes nothing, and refusing it bounds the
+	// ORDER BY clause by the number of fields.
+	order, sorted := "", make(map[latchkey.KeyField]bool, len(keyColumnOf))
 	for _, srt := range q.Sort {
 		col, ok := keyColumnOf[srt.Field]
 		if !ok {
 			return nil, 0, latchkey.Errorf(latchkey.EINVALID, "cannot sort on %q", srt.Field)
 		}
+		if sorted[srt.Field] {
+			return nil, 0, latchkey.Errorf(latchkey.EINVALID, "cannot sort on %q twice", srt.Field)
+		}
+		sorted[srt.Field] = true
 		order += col
 		if srt.Desc {
 			order += " DESC"

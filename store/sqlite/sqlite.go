@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -42,8 +43,28 @@ type Store struct {
 var _ latchkey.Store = (*Store)(nil)
 
 // Open opens (creating if needed) the SQLite database at path, with its
-// directory, and applies pending migrations.
+// directory, and applies pending migrations. A write is on disk before the
+// call that made it returns, so an acknowledged change (a deleted key above
+// all) survives an OS crash or a power cut.
 func Open(ctx context.Context, path string) (*Store, error) {
+	return open(ctx, path, syncFull)
+}
+
+// synchronous is a value of PRAGMA synchronous.
+type synchronous string
+
+const (
+	// syncFull syncs the WAL on every commit: what Open uses.
+	syncFull synchronous = "FULL"
+	// syncNormal syncs only at checkpoints, so the last commits before a
+	// power cut can roll back. Only the benchmark that measures what FULL
+	// costs uses it; it is unexported so that no caller can trade
+	// durability for speed.
+	syncNormal synchronous = "NORMAL"
+)
+
+// open is Open with the synchronous level given.
+func open(ctx context.Context, path string, sync synchronous) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: empty database path")
 	}
@@ -61,14 +82,28 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	// busy_timeout comes first (the driver applies it first too): the
 	// switch to WAL itself may have to wait for another connection.
-	// synchronous=NORMAL is safe in WAL mode (a power cut may lose the
-	// last commits, never corrupt the file) and much faster than FULL.
+	//
+	// synchronous=FULL: in WAL mode, NORMAL syncs the WAL only at
+	// checkpoints, so a commit that was acknowledged can still roll back
+	// after an OS crash or a power cut, and a key deleted because it leaked
+	// would authenticate again after the reboot. FULL syncs the WAL before
+	// each commit returns. Only the write pool commits, so only management
+	// calls pay for it; verification reads, and a warm key not even that.
+	//
+	// The read pool gets FULL too, although it never commits. What else
+	// the setting governs is checkpoints, and any connection may run one:
+	// the last connection to close checkpoints the WAL into the database
+	// and deletes it, and that may be a reader. NORMAL and FULL sync a
+	// checkpoint alike, so this costs readers nothing; setting FULL keeps
+	// that true without relying on it, and keeps a write ever sent through
+	// the read pool as durable as any other.
+	//
 	// foreign_keys is per connection in SQLite and off by default; our
 	// cascades rely on it.
 	params := url.Values{}
 	params.Set("_busy_timeout", "10000")
 	params.Set("_journal_mode", "WAL")
-	params.Set("_synchronous", "NORMAL")
+	params.Set("_synchronous", string(sync))
 	params.Set("_foreign_keys", "on")
 	params.Set("_time_format", "sqlite")
 	readDSN := path + "?" + params.Encode()
@@ -87,11 +122,47 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	read.SetMaxOpenConns(8)
 	s := &Store{read: read, write: write, Now: time.Now}
+	if err := s.connect(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// connectTimeout bounds how long Open waits for another process that is
+// turning the same new file into a WAL database; as long as busy_timeout.
+const connectTimeout = 10 * time.Second
+
+// connect opens a first connection in each pool. Each applies the DSN's
+// pragmas, and the first to set journal_mode=WAL on a new file converts it,
+// which needs an exclusive lock that SQLite does not wait for: a process
+// starting beside another on a fresh file gets SQLITE_BUSY at once. So
+// connect retries on SQLITE_BUSY until connectTimeout has passed. Once the
+// file is in WAL mode (it stays so), connections open without the lock.
+func (s *Store) connect(ctx context.Context) error {
+	deadline := time.Now().Add(connectTimeout)
+	for _, db := range []*sql.DB{s.write, s.read} {
+		for {
+			err := db.PingContext(ctx)
+			if err == nil {
+				break
+			}
+			var e *sqlite.Error
+			if !errors.As(err, &e) || e.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+				return err
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Duration(5+rand.IntN(20)) * time.Millisecond):
+			}
+		}
+	}
+	return nil
 }
 
 // Close closes both pools.
@@ -102,8 +173,14 @@ func (s *Store) Close() error {
 // migrate applies the embedded migrations not yet recorded, each in its own
 // transaction, in file-name order.
 func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.write.ExecContext(ctx,
-		`CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
+	// Inside a write transaction, which begins IMMEDIATE and so waits its
+	// turn (busy_timeout) behind another process migrating the same file.
+	// A bare statement would read first and then need the write lock,
+	// which SQLite refuses at once if another process wrote in between.
+	if err := s.inWriteTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)`)
+		return err
+	}); err != nil {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
 	names, err := fs.Glob(migrations, "migrations/*.sql")

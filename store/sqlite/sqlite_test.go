@@ -1,4 +1,4 @@
-package sqlite_test
+package sqlite
 
 import (
 	"database/sql"
@@ -6,18 +6,18 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/latchkey/latchkey"
-	"github.com/latchkey/latchkey/store/sqlite"
 	"github.com/latchkey/latchkey/store/storetest"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
 // openAt opens the store at path and closes it when the test ends.
-func openAt(t *testing.T, path string) *sqlite.Store {
+func openAt(t *testing.T, path string) *Store {
 	t.Helper()
-	s, err := sqlite.Open(t.Context(), path)
+	s, err := Open(t.Context(), path)
 	if err != nil {
 		t.Fatalf("Open(%q) error = %v", path, err)
 	}
@@ -50,7 +50,7 @@ func TestStore(t *testing.T) {
 func TestReopenKeepsDataAndAppliesMigrationsOnce(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "latchkey.db")
-	s, err := sqlite.Open(ctx, path)
+	s, err := Open(ctx, path)
 	if err != nil {
 		t.Fatalf("Open() error = %v", err)
 	}
@@ -110,7 +110,7 @@ func TestReopenKeepsDataAndAppliesMigrationsOnce(t *testing.T) {
 	}
 
 	for i := range 2 {
-		s, err := sqlite.Open(ctx, path) // would fail if a migration ran again
+		s, err := Open(ctx, path) // would fail if a migration ran again
 		if err != nil {
 			t.Fatalf("reopen %d: Open() error = %v", i+1, err)
 		}
@@ -173,6 +173,43 @@ func TestFileModes(t *testing.T) {
 	}
 }
 
+// TestCommitsAreDurable checks that the connection that commits writes
+// syncs the WAL before each commit returns (synchronous=FULL). With NORMAL,
+// a commit already acknowledged, such as deleting a key that leaked, can
+// roll back after an OS crash or a power cut.
+func TestCommitsAreDurable(t *testing.T) {
+	ctx := t.Context()
+	s := openAt(t, filepath.Join(t.TempDir(), "latchkey.db"))
+	const full = 2 // PRAGMA synchronous reports FULL as 2, NORMAL as 1
+	var level int
+	// Asked inside a write transaction: this is the connection, and the
+	// transaction kind, that every store write commits through.
+	if err := s.inWriteTx(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&level)
+	}); err != nil {
+		t.Fatalf("PRAGMA synchronous on the write pool: %v", err)
+	}
+	if level != full {
+		t.Errorf("write pool: PRAGMA synchronous = %d, want %d (FULL)", level, full)
+	}
+	// Readers never commit, but any connection may run a checkpoint, the
+	// last one to close included; see Open. Hold several at once so that
+	// each is a distinct connection.
+	for i := range 3 {
+		conn, err := s.read.Conn(ctx)
+		if err != nil {
+			t.Fatalf("read pool connection %d: %v", i, err)
+		}
+		defer conn.Close()
+		if err := conn.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&level); err != nil {
+			t.Fatalf("PRAGMA synchronous on read connection %d: %v", i, err)
+		}
+		if level != full {
+			t.Errorf("read connection %d: PRAGMA synchronous = %d, want %d (FULL)", i, level, full)
+		}
+	}
+}
+
 func TestWAL(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "latchkey.db")
 	openAt(t, path)
@@ -219,10 +256,10 @@ func TestForeignKeys(t *testing.T) {
 			t.Fatalf("CreateKey() error = %v", err)
 		}
 	}
-	if err := s.DeleteIntegration(ctx, "app2", "app2-ina"); err != nil {
+	if err := s.DeleteIntegration(ctx, "app2", "app2-ina", nil); err != nil {
 		t.Fatalf("DeleteIntegration() error = %v", err)
 	}
-	if err := s.DeleteApp(ctx, "app1"); err != nil {
+	if err := s.DeleteApp(ctx, "app1", nil); err != nil {
 		t.Fatalf("DeleteApp() error = %v", err)
 	}
 	if err := s.DeleteKey(ctx, "app2-key"); err != nil {
@@ -264,5 +301,28 @@ func TestForeignKeys(t *testing.T) {
 	}
 	if violations != 0 {
 		t.Errorf("PRAGMA foreign_key_check reports %d violations, want 0", violations)
+	}
+}
+
+// TestConcurrentOpens opens one new file from several goroutines at once,
+// many times: each open waits its turn and none fails with SQLITE_BUSY, as
+// the first did when two processes started on a fresh data directory.
+func TestConcurrentOpens(t *testing.T) {
+	for trial := range 60 {
+		path := filepath.Join(t.TempDir(), "latchkey.db")
+		var wg sync.WaitGroup
+		for range 6 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s, err := Open(t.Context(), path)
+				if err != nil {
+					t.Errorf("trial %d: Open: %v", trial, err)
+					return
+				}
+				s.Close()
+			}()
+		}
+		wg.Wait()
 	}
 }

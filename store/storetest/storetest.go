@@ -60,6 +60,9 @@ var suite = []struct {
 	{"Meta/BinaryValue", testMetaBinaryValue},
 	{"Meta/EmptyValue", testMetaEmptyValue},
 
+	{"Meta/ResealRewritesEverySealedValue", testResealRewritesEverySealedValue},
+	{"Meta/ResealFailureChangesNothing", testResealFailureChangesNothing},
+
 	{"Accounts/CountEmpty", testCountEmpty},
 	{"Accounts/CreateAccountWithKey", testCreateAccountWithKey},
 	{"Accounts/DuplicateAccountID", testDuplicateAccountID},
@@ -91,10 +94,20 @@ var suite = []struct {
 	{"Integrations/CreateDuplicateID", testIntegrationCreateDuplicateID},
 	{"Integrations/GetWrongApp", testIntegrationGetWrongApp},
 	{"Integrations/List", testListIntegrations},
+	{"Integrations/ListTypesCap", testListIntegrationsTypesCap},
+	{"Integrations/ListBeyondOneQuery", testListIntegrationsBeyondOneQuery},
 	{"Integrations/Update", testIntegrationUpdate},
 	{"Integrations/UpdateMissing", testIntegrationUpdateMissing},
 	{"Integrations/Delete", testIntegrationDelete},
 	{"Integrations/DeleteWrongApp", testIntegrationDeleteWrongApp},
+
+	{"Cascade/AppCheckSeesEveryKey", testCascadeAppCheckSeesEveryKey},
+	{"Cascade/AppVetoDeletesNothing", testCascadeAppVetoDeletesNothing},
+	{"Cascade/AppWithoutKeys", testCascadeAppWithoutKeys},
+	{"Cascade/MissingSkipsCheck", testCascadeMissingSkipsCheck},
+	{"Cascade/IntegrationCheckSeesItsKeys", testCascadeIntegrationCheckSeesItsKeys},
+	{"Cascade/ConcurrentKeysAreChecked", testCascadeConcurrentKeysAreChecked},
+	{"Cascade/ConcurrentVetoHolds", testCascadeConcurrentVetoHolds},
 
 	{"Keys/RoundTrip", testKeyRoundTrip},
 	{"Keys/RoundTripOwners", testKeyRoundTripOwners},
@@ -116,6 +129,9 @@ var suite = []struct {
 	{"Keys/DeleteMissing", testKeyDeleteMissing},
 	{"Keys/QueryFilterSortPage", testQueryKeys},
 	{"Keys/QueryBadPage", testQueryKeysBadPage},
+	{"Keys/QueryFilterValuesCap", testQueryKeysFilterValuesCap},
+	{"Keys/QuerySortFieldTwice", testQueryKeysSortFieldTwice},
+	{"Keys/ListBeyondOneQuery", testListKeysBeyondOneQuery},
 	{"Keys/Update", testUpdateKey},
 
 	{"Times/MicrosecondsUTC", testTimesMicrosecondsUTC},
@@ -813,14 +829,14 @@ func testAppUpdateMissing(t *testing.T, s latchkey.Store) {
 
 func testAppDeleteMissing(t *testing.T, s latchkey.Store) {
 	a, _ := createAccount(t, s)
-	err := s.DeleteApp(t.Context(), newID())
+	err := s.DeleteApp(t.Context(), newID(), nil)
 	wantErr(t, "DeleteApp(missing)", err, latchkey.ENOTFOUND, "app")
 
 	app := createApp(t, s, a.ID)
-	if err := s.DeleteApp(t.Context(), app.ID); err != nil {
+	if err := s.DeleteApp(t.Context(), app.ID, nil); err != nil {
 		t.Fatalf("DeleteApp() error = %v, want nil", err)
 	}
-	err = s.DeleteApp(t.Context(), app.ID)
+	err = s.DeleteApp(t.Context(), app.ID, nil)
 	wantErr(t, "DeleteApp() again", err, latchkey.ENOTFOUND, "app")
 }
 
@@ -860,7 +876,7 @@ func testAppDeleteCascades(t *testing.T, s latchkey.Store) {
 	b, bKey := createAccount(t, s)
 	elsewhere := buildAppTree(t, s, b.ID)
 
-	if err := s.DeleteApp(ctx, gone.app.ID); err != nil {
+	if err := s.DeleteApp(ctx, gone.app.ID, nil); err != nil {
 		t.Fatalf("DeleteApp() error = %v, want nil", err)
 	}
 
@@ -902,7 +918,7 @@ func testAppDeleteLeavesNothingBehind(t *testing.T, s latchkey.Store) {
 	ctx := t.Context()
 	a, _ := createAccount(t, s)
 	tr := buildAppTree(t, s, a.ID)
-	if err := s.DeleteApp(ctx, tr.app.ID); err != nil {
+	if err := s.DeleteApp(ctx, tr.app.ID, nil); err != nil {
 		t.Fatalf("DeleteApp() error = %v, want nil", err)
 	}
 	if err := s.CreateApp(ctx, tr.app); err != nil {
@@ -1347,7 +1363,7 @@ func testIntegrationDelete(t *testing.T, s latchkey.Store) {
 	ctx := t.Context()
 	a, accKey := createAccount(t, s)
 	tr := buildAppTree(t, s, a.ID)
-	if err := s.DeleteIntegration(ctx, tr.app.ID, tr.in1.ID); err != nil {
+	if err := s.DeleteIntegration(ctx, tr.app.ID, tr.in1.ID, nil); err != nil {
 		t.Fatalf("DeleteIntegration() error = %v, want nil", err)
 	}
 	wantNoIntegration(t, s, tr.app.ID, tr.in1.ID)
@@ -1365,7 +1381,7 @@ func testIntegrationDelete(t *testing.T, s latchkey.Store) {
 		t.Errorf("ListIntegrations() after DeleteIntegration() = %v, %v, want %v, nil", got, err, want)
 	}
 
-	err = s.DeleteIntegration(ctx, tr.app.ID, tr.in1.ID)
+	err = s.DeleteIntegration(ctx, tr.app.ID, tr.in1.ID, nil)
 	wantErr(t, "DeleteIntegration() again", err, latchkey.ENOTFOUND, "integration")
 
 	// Nothing is left behind: the same integration, webhooks and keys can be
@@ -1387,10 +1403,10 @@ func testIntegrationDeleteWrongApp(t *testing.T, s latchkey.Store) {
 	tr := buildAppTree(t, s, a.ID)
 	sibling := createApp(t, s, a.ID)
 	for _, appID := range []string{sibling.ID, newID()} {
-		err := s.DeleteIntegration(t.Context(), appID, tr.in1.ID)
+		err := s.DeleteIntegration(t.Context(), appID, tr.in1.ID, nil)
 		wantErr(t, fmt.Sprintf("DeleteIntegration(%q, %q)", appID, tr.in1.ID), err, latchkey.ENOTFOUND, "integration")
 	}
-	err := s.DeleteIntegration(t.Context(), tr.app.ID, newID())
+	err := s.DeleteIntegration(t.Context(), tr.app.ID, newID(), nil)
 	wantErr(t, "DeleteIntegration(missing)", err, latchkey.ENOTFOUND, "integration")
 	wantIntegration(t, s, tr.in1)
 	wantKeys(t, s, integrationOwner(tr.app, tr.in1), tr.in1a, tr.in1b)
