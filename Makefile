@@ -1,6 +1,6 @@
 # Latchkey: the commands the README gives. `make test` is what CI runs.
 
-.PHONY: run test test-go test-e2e bench
+.PHONY: run test test-deps test-go test-e2e bench
 
 # Start the server on 127.0.0.1:8080 with an embedded SQLite store in ./data.
 run:
@@ -8,8 +8,12 @@ run:
 
 # Every test: go vet, the Go unit and integration tests (race detector on),
 # then the end-to-end suite that drives the real binary with the official
-# npm clients, installed from the committed lock file.
-test: test-go test-e2e
+# npm clients, installed from the committed lock file. What a fresh Debian
+# machine lacks is installed first (scripts/test-deps).
+test: test-deps test-go test-e2e
+
+test-deps:
+	./scripts/test-deps
 
 test-go:
 	go vet ./...

@@ -159,6 +159,9 @@ func TestClientAddressBehindProxy(t *testing.T) {
 		}, "--forwarded-header", "x-real-ip")
 		p.assertClientIs(t)
 	})
+	t.Run("proxy configured as an IPv4-mapped IPv6 address", func(t *testing.T) {
+		startBehindProxy(t, nil, "--trusted-proxies", "::ffff:"+proxyAddr).assertClientIs(t)
+	})
 	t.Run("direct from an untrusted address", func(t *testing.T) {
 		p := startBehindProxy(t, nil)
 		onlySpoofed := p.keyAllowedFrom(spoofed)
