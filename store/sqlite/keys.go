@@ -53,14 +53,7 @@ func checkOwner(ctx context.Context, tx *sql.Tx, o latchkey.KeyOwner) error {
 		query, subject = `SELECT COUNT(*) FROM accounts WHERE id = ?`, "account"
 		args = []any{o.AccountID}
 	}
-	var n int
-	if err := tx.QueryRowContext(ctx, query, args...).Scan(&n); err != nil {
-		return err
-	}
-	if n == 0 {
-		return latchkey.NotFound(subject)
-	}
-	return nil
+	return mustExist(ctx, tx, subject, query, args...)
 }
 
 // ownerCondition selects the keys owned exactly by o.

@@ -213,25 +213,8 @@ func testCascadeConcurrentKeysAreChecked(t *testing.T, s latchkey.Store) {
 		}
 		keys[n] = newKey(o)
 	}
-	errs := make([]error, workers)
 	var r recorder
-	var deleteErr error
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for n := range workers {
-		wg.Go(func() {
-			<-start
-			errs[n] = s.CreateKey(t.Context(), keys[n], 0)
-		})
-		if n == workers/2 {
-			wg.Go(func() {
-				<-start
-				deleteErr = s.DeleteApp(t.Context(), tr.app.ID, r.check)
-			})
-		}
-	}
-	close(start)
-	wg.Wait()
+	errs, deleteErr := raceCreateWithDelete(t, s, keys, tr.app.ID, r.check)
 
 	if deleteErr != nil {
 		t.Fatalf("DeleteApp() error = %v, want nil", deleteErr)
@@ -276,24 +259,7 @@ func testCascadeConcurrentVetoHolds(t *testing.T, s latchkey.Store) {
 		}
 		return nil
 	}
-	errs := make([]error, workers)
-	var deleteErr error
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for n := range workers {
-		wg.Go(func() {
-			<-start
-			errs[n] = s.CreateKey(t.Context(), keys[n], 0)
-		})
-		if n == workers/2 {
-			wg.Go(func() {
-				<-start
-				deleteErr = s.DeleteApp(t.Context(), app.ID, vetoUnrestricted)
-			})
-		}
-	}
-	close(start)
-	wg.Wait()
+	errs, deleteErr := raceCreateWithDelete(t, s, keys, app.ID, vetoUnrestricted)
 
 	created := 0
 	for n, err := range errs {
@@ -325,4 +291,29 @@ func testCascadeConcurrentVetoHolds(t *testing.T, s latchkey.Store) {
 	default:
 		t.Fatalf("DeleteApp() error = %v, want nil or the check's error", deleteErr)
 	}
+}
+
+// raceCreateWithDelete creates keys, each from its own goroutine, while
+// another deletes the app with check, all let go at once. It returns each
+// creation's error and the delete's.
+func raceCreateWithDelete(t *testing.T, s latchkey.Store, keys []*latchkey.Key, appID string, check func([]*latchkey.Key) error) ([]error, error) {
+	errs := make([]error, len(keys))
+	var deleteErr error
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for n := range keys {
+		wg.Go(func() {
+			<-start
+			errs[n] = s.CreateKey(t.Context(), keys[n], 0)
+		})
+		if n == len(keys)/2 {
+			wg.Go(func() {
+				<-start
+				deleteErr = s.DeleteApp(t.Context(), appID, check)
+			})
+		}
+	}
+	close(start)
+	wg.Wait()
+	return errs, deleteErr
 }
