@@ -109,10 +109,16 @@ type Key struct {
 	// Name is displayName in one dialect and description in the other.
 	Name   string
 	Policy Policy
+	// Prefix is the brand its secrets start with, chosen by the user when
+	// the key is made ("acme" gives acme_sk_live_…); "" for none.
+	Prefix string
 	// Secrets holds one secret, or two while a roll's grace period runs.
 	Secrets   []Secret
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// LastUsedAt is when the key last verified successfully, as of the last
+	// usage flush; nil if never.
+	LastUsedAt *time.Time
 }
 
 // Scope reports what the key acts for, from its owner.
@@ -155,7 +161,19 @@ type Policy struct {
 	ExpiresAt *time.Time
 	// Metadata is free-form data the owner attaches to the key.
 	Metadata map[string]any
+	// Disabled keys authenticate nowhere until enabled again. The zero
+	// value is enabled, so that the zero Policy stays the default.
+	Disabled bool
+	// RateLimit caps how often the key may be verified; nil means no limit.
+	RateLimit *RateLimit
 }
+
+// RateLimit allows Limit units of cost per Period.
+type RateLimit struct {
+	Limit  int
+	Period time.Duration
+}
+
 
 // ACLEntry grants permissions (operation ids, or "*") within a scope.
 type ACLEntry struct {

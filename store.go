@@ -3,6 +3,7 @@ package latchkey
 import (
 	"context"
 	"io"
+	"time"
 )
 
 // Store persists the domain. SQLite (embedded, the default) and PostgreSQL
@@ -97,10 +98,25 @@ type Store interface {
 	// sorted on twice.
 	QueryKeys(ctx context.Context, q KeyQuery) ([]*Key, int, error)
 	// UpdateKey replaces a key's name, policy and UpdatedAt; its owner, id,
-	// secrets and CreatedAt stay. Returns ENOTFOUND.
+	// prefix, secrets, CreatedAt and LastUsedAt stay. Returns ENOTFOUND.
 	UpdateKey(ctx context.Context, k *Key) error
+	// RollKey gives a key a new secret. The secrets it had expire at
+	// oldUntil (or earlier, if they already expire earlier); nil oldUntil
+	// deletes them at once. Secrets already expired at next.CreatedAt are
+	// deleted. UpdatedAt becomes next.CreatedAt. Returns ENOTFOUND, and
+	// ECONFLICT if the new secret's hash is taken.
+	RollKey(ctx context.Context, keyID string, next Secret, oldUntil *time.Time) error
 	// DeleteKey returns ENOTFOUND.
 	DeleteKey(ctx context.Context, id string) error
+
+	// AddUsage adds counts to the stored ones, summing by key, minute and
+	// code, and moves each key's LastUsedAt forward to its time in lastUsed
+	// (never back). Counts of keys deleted meanwhile are dropped. One
+	// transaction: all or nothing.
+	AddUsage(ctx context.Context, counts []UsageCount, lastUsed map[string]time.Time) error
+	// Usage returns a key's counts for the minutes in [from, to), ordered by
+	// minute, then code.
+	Usage(ctx context.Context, keyID string, from, to time.Time) ([]UsageCount, error)
 }
 
 // KeyOwner names exactly one owner: an account (AppID empty), an app
@@ -131,11 +147,17 @@ type PageInfo struct {
 
 // KeyQuery selects, orders and pages keys.
 type KeyQuery struct {
-	Owner   KeyOwner
+	Owner KeyOwner
+	// Within widens Owner to everything under it: an account's keys with
+	// those of its apps and integrations, an app's with its integrations'.
+	Within  bool
 	Filters []KeyFilter
 	Sort    []KeySort
-	Limit   int
-	Offset  int
+	// After, if set, starts the page after this key id; it needs id order
+	// (no Sort). The total still counts every match.
+	After  string
+	Limit  int
+	Offset int
 }
 
 // KeyField names a key field that can be filtered or sorted on.

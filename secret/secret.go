@@ -8,7 +8,9 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"hash/crc32"
+	"strconv"
 	"strings"
 )
 
@@ -38,8 +40,10 @@ const (
 	payloadLen = 43
 	// checksumLen is a CRC-32 in unpadded base64url.
 	checksumLen = 6
+	// MaxBrandLen bounds a brand: the user's own prefix before ours.
+	MaxBrandLen = 16
 	// MaxLen bounds any well-formed secret; longer input is refused unread.
-	MaxLen = len("sk_sandbox_") + payloadLen + checksumLen
+	MaxLen = MaxBrandLen + len("_sk_sandbox_") + payloadLen + checksumLen
 )
 
 var enc = base64.RawURLEncoding
@@ -48,12 +52,40 @@ var enc = base64.RawURLEncoding
 // 256 bits from crypto/rand, then a 6-character CRC-32 of everything before
 // it. All characters are URL-safe ([A-Za-z0-9_-]).
 func Generate(kind Kind, env Environment) (string, error) {
+	return GenerateBranded("", kind, env)
+}
+
+// GenerateBranded is Generate with the user's brand in front, as in
+// acme_sk_live_…, so that their customers' keys carry their name and their
+// own secret scanners can find them. The checksum covers the brand too. An
+// empty brand is no brand; others must pass ValidBrand.
+func GenerateBranded(brand string, kind Kind, env Environment) (string, error) {
+	if brand != "" && !ValidBrand(brand) {
+		return "", errors.New("secret: invalid brand " + strconv.Quote(brand))
+	}
 	var b [randomBytes]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", err
 	}
 	body := string(kind) + "_" + string(env) + "_" + enc.EncodeToString(b[:])
+	if brand != "" {
+		body = brand + "_" + body
+	}
 	return body + checksum(body), nil
+}
+
+// ValidBrand reports whether s may be a brand: 1 to MaxBrandLen lowercase
+// letters, digits and underscores.
+func ValidBrand(s string) bool {
+	if len(s) == 0 || len(s) > MaxBrandLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // MustGenerate is Generate for callers that cannot go on without a secret.
@@ -71,7 +103,18 @@ func KindOf(s string) (Kind, bool) {
 	if !WellFormed(s) {
 		return "", false
 	}
-	return Kind(s[:2]), true
+	_, standard, _ := split(s)
+	return Kind(standard[:2]), true
+}
+
+// BrandOf returns the brand of a well-formed secret ("" for none), and false
+// for anything else.
+func BrandOf(s string) (string, bool) {
+	if !WellFormed(s) {
+		return "", false
+	}
+	brand, _, _ := split(s)
+	return brand, true
 }
 
 // WellFormed reports whether s has the shape of a Latchkey secret with a
@@ -81,8 +124,8 @@ func WellFormed(s string) bool {
 	if len(s) > MaxLen {
 		return false
 	}
-	rest, ok := trimPrefix(s)
-	if !ok || len(rest) != payloadLen+checksumLen {
+	_, _, rest, ok := splitPrefix(s)
+	if !ok {
 		return false
 	}
 	for i := 0; i < len(rest); i++ {
@@ -95,13 +138,34 @@ func WellFormed(s string) bool {
 	return checksum(body) == s[len(s)-checksumLen:]
 }
 
-func trimPrefix(s string) (string, bool) {
+// split parses a secret known to be well formed.
+func split(s string) (brand, standard, rest string) {
+	brand, standard, rest, _ = splitPrefix(s)
+	return brand, standard, rest
+}
+
+// splitPrefix cuts s into its optional brand, our prefix (sk_live_ and the
+// like) and the payload with its checksum. It reads from the right: the
+// payload and checksum have a fixed length, and a brand may hold
+// underscores.
+func splitPrefix(s string) (brand, standard, rest string, ok bool) {
+	if len(s) < payloadLen+checksumLen {
+		return "", "", "", false
+	}
+	head, rest := s[:len(s)-payloadLen-checksumLen], s[len(s)-payloadLen-checksumLen:]
 	for _, p := range [...]string{"sk_live_", "pk_live_", "sk_sandbox_", "pk_sandbox_"} {
-		if rest, ok := strings.CutPrefix(s, p); ok {
-			return rest, true
+		before, found := strings.CutSuffix(head, p)
+		if !found {
+			continue
+		}
+		if before == "" {
+			return "", p, rest, true
+		}
+		if b, found := strings.CutSuffix(before, "_"); found && ValidBrand(b) {
+			return b, p, rest, true
 		}
 	}
-	return "", false
+	return "", "", "", false
 }
 
 func checksum(body string) string {

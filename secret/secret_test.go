@@ -149,3 +149,43 @@ func TestParseMasterKey(t *testing.T) {
 		t.Error("NewKeyring accepted a 16-byte key")
 	}
 }
+
+func TestBrandedSecrets(t *testing.T) {
+	for _, brand := range []string{"acme", "a", "my_co", "x2_", strings.Repeat("z", MaxBrandLen), "sk"} {
+		for _, kind := range []Kind{SecretKind, PublishableKind} {
+			s, err := GenerateBranded(brand, kind, Sandbox)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(s, brand+"_"+string(kind)+"_sandbox_") || !WellFormed(s) {
+				t.Fatalf("GenerateBranded(%q) = %q, not well formed", brand, s)
+			}
+			if got, ok := BrandOf(s); !ok || got != brand {
+				t.Errorf("BrandOf(%q) = %q, %v; want %q", s, got, ok, brand)
+			}
+			if got, ok := KindOf(s); !ok || got != kind {
+				t.Errorf("KindOf(%q) = %q, %v; want %q", s, got, ok, kind)
+			}
+			// The checksum covers the brand: another brand on the same
+			// secret is refused.
+			if other := "b" + s; WellFormed(other) {
+				t.Errorf("%q with its brand changed is still well formed", s)
+			}
+		}
+	}
+	for _, bad := range []string{"", "Acme", "ac-me", "acme!", strings.Repeat("z", MaxBrandLen+1), "ac me"} {
+		if _, err := GenerateBranded(bad, SecretKind, Live); bad != "" && err == nil {
+			t.Errorf("GenerateBranded(%q) accepted the brand", bad)
+		}
+		if bad != "" && ValidBrand(bad) {
+			t.Errorf("ValidBrand(%q) = true", bad)
+		}
+	}
+	plain := MustGenerate(SecretKind, Live)
+	if b, ok := BrandOf(plain); !ok || b != "" {
+		t.Errorf("BrandOf(unbranded) = %q, %v", b, ok)
+	}
+	if WellFormed("_" + plain) {
+		t.Error("an empty brand before the prefix was accepted")
+	}
+}

@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/latchkey/latchkey"
 )
 
-const keyColumns = `id, account_id, app_id, integration_id, name, type, acl, allowed_ips, expires_at, metadata, created_at, updated_at`
+const keyColumns = `id, account_id, app_id, integration_id, name, type, acl, allowed_ips, expires_at, metadata, created_at, updated_at,
+	prefix, disabled, rate_limit, rate_period_ms, last_used_at`
 
 // CreateKey stores a key and its secrets, after checking its owner exists and
 // has room for it. The write transaction begins IMMEDIATE, so no other
@@ -73,18 +75,35 @@ func insertKey(ctx context.Context, tx *sql.Tx, k *latchkey.Key) error {
 	if err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO keys (`+keyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	limit, period := encodeRateLimit(k.Policy.RateLimit)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO keys (`+keyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		k.ID, k.AccountID, nullString(k.AppID), nullString(k.IntegrationID), k.Name, string(k.Policy.Type),
-		acl, ips, formatTimePtr(k.Policy.ExpiresAt), metadata, formatTime(k.CreatedAt), formatTime(k.UpdatedAt)); err != nil {
+		acl, ips, formatTimePtr(k.Policy.ExpiresAt), metadata, formatTime(k.CreatedAt), formatTime(k.UpdatedAt),
+		nullString(k.Prefix), k.Policy.Disabled, limit, period, formatTimePtr(k.LastUsedAt)); err != nil {
 		return mapError(err, "key")
 	}
 	for _, sec := range k.Secrets {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO key_secrets (hash, key_id, sealed, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
-			sec.Hash, k.ID, sec.Sealed, formatTime(sec.CreatedAt), formatTimePtr(sec.ExpiresAt)); err != nil {
-			return mapError(err, "secret")
+		if err := insertSecret(ctx, tx, k.ID, sec); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+func insertSecret(ctx context.Context, tx *sql.Tx, keyID string, sec latchkey.Secret) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO key_secrets (hash, key_id, sealed, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
+		sec.Hash, keyID, sec.Sealed, formatTime(sec.CreatedAt), formatTimePtr(sec.ExpiresAt)); err != nil {
+		return mapError(err, "secret")
+	}
+	return nil
+}
+
+// encodeRateLimit returns the rate_limit and rate_period_ms columns.
+func encodeRateLimit(rl *latchkey.RateLimit) (limit, periodMS any) {
+	if rl == nil {
+		return nil, nil
+	}
+	return rl.Limit, rl.Period.Milliseconds()
 }
 
 // Key returns one key with its secrets.
@@ -115,6 +134,36 @@ func (s *Store) KeyBySecretHash(ctx context.Context, hash []byte) (*latchkey.Key
 func (s *Store) ListKeys(ctx context.Context, owner latchkey.KeyOwner) ([]*latchkey.Key, error) {
 	cond, args := ownerCondition(owner)
 	return s.queryKeys(ctx, cond, args...)
+}
+
+// RollKey implements latchkey.Store.
+func (s *Store) RollKey(ctx context.Context, keyID string, next latchkey.Secret, oldUntil *time.Time) error {
+	return s.inWriteTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE keys SET updated_at = ? WHERE id = ?`, formatTime(next.CreatedAt), keyID)
+		if err != nil {
+			return err
+		}
+		if err := mustAffect(res, "key"); err != nil {
+			return err
+		}
+		if oldUntil == nil {
+			_, err = tx.ExecContext(ctx, `DELETE FROM key_secrets WHERE key_id = ?`, keyID)
+		} else {
+			// Text order is time order (fixed-width UTC), so MIN picks the
+			// earlier end.
+			until := formatTime(*oldUntil)
+			_, err = tx.ExecContext(ctx, `UPDATE key_secrets SET expires_at = MIN(COALESCE(expires_at, ?), ?) WHERE key_id = ?`,
+				until, until, keyID)
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM key_secrets WHERE key_id = ? AND expires_at IS NOT NULL AND expires_at <= ?`,
+			keyID, formatTime(next.CreatedAt)); err != nil {
+			return err
+		}
+		return insertSecret(ctx, tx, keyID, next)
+	})
 }
 
 // DeleteKey deletes a key; the cascade takes its secrets.
@@ -163,10 +212,16 @@ func scanKey(rows *sql.Rows) (*latchkey.Key, error) {
 		keyType                 string
 		acl, ips, exp, metadata sql.NullString
 		createdAt, updatedAt    string
+		prefix, lastUsed        sql.NullString
+		limit, periodMS         sql.NullInt64
 	)
 	if err := rows.Scan(&k.ID, &k.AccountID, &appID, &integrationID, &k.Name, &keyType, &acl, &ips, &exp, &metadata,
-		&createdAt, &updatedAt); err != nil {
+		&createdAt, &updatedAt, &prefix, &k.Policy.Disabled, &limit, &periodMS, &lastUsed); err != nil {
 		return nil, err
+	}
+	k.Prefix = prefix.String
+	if limit.Valid {
+		k.Policy.RateLimit = &latchkey.RateLimit{Limit: int(limit.Int64), Period: time.Duration(periodMS.Int64) * time.Millisecond}
 	}
 	k.AppID, k.IntegrationID = appID.String, integrationID.String
 	k.Policy.Type = latchkey.KeyType(keyType)
@@ -190,6 +245,9 @@ func scanKey(rows *sql.Rows) (*latchkey.Key, error) {
 		return nil, err
 	}
 	if k.UpdatedAt, err = parseTime(updatedAt); err != nil {
+		return nil, err
+	}
+	if k.LastUsedAt, err = parseTimePtr(lastUsed); err != nil {
 		return nil, err
 	}
 	return &k, nil
@@ -287,6 +345,9 @@ func (s *Store) QueryKeys(ctx context.Context, q latchkey.KeyQuery) ([]*latchkey
 		return nil, 0, latchkey.Errorf(latchkey.EINVALID, "filters carry %d values; at most %d are allowed", values, latchkey.MaxFilterValues)
 	}
 	cond, args := ownerCondition(q.Owner)
+	if q.Within {
+		cond, args = withinCondition(q.Owner)
+	}
 	for _, f := range q.Filters {
 		col, ok := keyColumnOf[f.Field]
 		if !ok || len(f.Values) == 0 {
@@ -320,6 +381,12 @@ func (s *Store) QueryKeys(ctx context.Context, q latchkey.KeyQuery) ([]*latchkey
 		order += ", "
 	}
 	order += "id"
+	if q.After != "" {
+		if len(q.Sort) > 0 {
+			return nil, 0, latchkey.Errorf(latchkey.EINVALID, "a cursor pages in id order only")
+		}
+		return s.pageKeys(ctx, cond, args, q)
+	}
 
 	var total int
 	if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM keys WHERE `+cond, args...).Scan(&total); err != nil {
@@ -332,6 +399,34 @@ func (s *Store) QueryKeys(ctx context.Context, q latchkey.KeyQuery) ([]*latchkey
 	return keys, total, err
 }
 
+// pageKeys is QueryKeys for a page after an id cursor.
+func (s *Store) pageKeys(ctx context.Context, cond string, args []any, q latchkey.KeyQuery) ([]*latchkey.Key, int, error) {
+	var total int
+	if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM keys WHERE `+cond, args...).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	if q.Limit == 0 {
+		return []*latchkey.Key{}, total, nil
+	}
+	keys, err := s.queryKeysOrdered(ctx, cond+` AND id > ? ORDER BY id LIMIT ? OFFSET ?`, append(args, q.After, q.Limit, q.Offset)...)
+	if keys == nil && err == nil {
+		keys = []*latchkey.Key{}
+	}
+	return keys, total, err
+}
+
+// withinCondition selects the keys of o and of everything under it.
+func withinCondition(o latchkey.KeyOwner) (string, []any) {
+	switch {
+	case o.IntegrationID != "":
+		return `integration_id = ?`, []any{o.IntegrationID}
+	case o.AppID != "":
+		return `app_id = ?`, []any{o.AppID}
+	default:
+		return `account_id = ?`, []any{o.AccountID}
+	}
+}
+
 // UpdateKey replaces a key's name and policy.
 func (s *Store) UpdateKey(ctx context.Context, k *latchkey.Key) error {
 	acl, ips, metadata, err := encodePolicy(k.Policy)
@@ -339,9 +434,11 @@ func (s *Store) UpdateKey(ctx context.Context, k *latchkey.Key) error {
 		return err
 	}
 	return s.inWriteTx(ctx, func(tx *sql.Tx) error {
+		limit, period := encodeRateLimit(k.Policy.RateLimit)
 		res, err := tx.ExecContext(ctx, `UPDATE keys SET name = ?, type = ?, acl = ?, allowed_ips = ?, expires_at = ?,
-			metadata = ?, updated_at = ? WHERE id = ?`,
-			k.Name, string(k.Policy.Type), acl, ips, formatTimePtr(k.Policy.ExpiresAt), metadata, formatTime(k.UpdatedAt), k.ID)
+			metadata = ?, updated_at = ?, disabled = ?, rate_limit = ?, rate_period_ms = ? WHERE id = ?`,
+			k.Name, string(k.Policy.Type), acl, ips, formatTimePtr(k.Policy.ExpiresAt), metadata, formatTime(k.UpdatedAt),
+			k.Policy.Disabled, limit, period, k.ID)
 		if err != nil {
 			return err
 		}

@@ -134,6 +134,15 @@ var suite = []struct {
 	{"Keys/ListBeyondOneQuery", testListKeysBeyondOneQuery},
 	{"Keys/Update", testUpdateKey},
 
+	{"Keys/NativeFields", testKeyNativeFields},
+	{"Keys/QueryWithinAfter", testQueryWithinAfter},
+	{"Roll/KeepsOldUntil", testRollKeepsOldUntil},
+	{"Roll/AtOnce", testRollAtOnce},
+	{"Roll/DropsExpiredSecrets", testRollDropsExpiredSecrets},
+	{"Roll/Missing", testRollMissing},
+	{"Roll/SecretTaken", testRollSecretTaken},
+	{"Usage/Adds", testUsageAdds},
+
 	{"Times/MicrosecondsUTC", testTimesMicrosecondsUTC},
 	{"Times/NonUTCInput", testTimesNonUTCInput},
 }
@@ -496,6 +505,10 @@ func diffKey(got, want *latchkey.Key) []string {
 	}
 	d.timePtr("Policy.ExpiresAt", got.Policy.ExpiresAt, want.Policy.ExpiresAt)
 	d.deep("Policy.Metadata", got.Policy.Metadata, want.Policy.Metadata)
+	d.deep("Policy.Disabled", got.Policy.Disabled, want.Policy.Disabled)
+	d.deep("Policy.RateLimit", got.Policy.RateLimit, want.Policy.RateLimit)
+	d.str("Prefix", got.Prefix, want.Prefix)
+	d.timePtr("LastUsedAt", got.LastUsedAt, want.LastUsedAt)
 	if len(got.Secrets) != len(want.Secrets) {
 		d.add("Secrets = %d secrets, want %d", len(got.Secrets), len(want.Secrets))
 	} else {
