@@ -1,8 +1,11 @@
 package latchkey
 
 import (
+	"math/bits"
 	"net/netip"
 	"slices"
+	"strings"
+	"time"
 )
 
 // PermissionAll grants every operation.
@@ -46,7 +49,7 @@ func (p Policy) Permits(operationID string, target ACLTarget) bool {
 		return true
 	}
 	for _, e := range p.ACL {
-		if !slices.Contains(e.Permissions, PermissionAll) && !slices.Contains(e.Permissions, operationID) {
+		if !slices.ContainsFunc(e.Permissions, func(granted string) bool { return PermissionMatches(granted, operationID) }) {
 			continue
 		}
 		if e.Scope.admits(target) {
@@ -54,6 +57,23 @@ func (p Policy) Permits(operationID string, target ACLTarget) bool {
 		}
 	}
 	return false
+}
+
+// PermissionMatches reports whether a granted permission covers the wanted
+// one: "*" covers everything, a pattern ending in ".*" covers every
+// permission under that prefix ("orders.*" covers "orders.read" and
+// "orders.items.write", not "orders"), and any other permission covers
+// itself. The wanted permission may itself be a pattern: "orders.*" covers
+// "orders.items.*", and only "*" covers "*".
+func PermissionMatches(granted, wanted string) bool {
+	switch {
+	case granted == PermissionAll || granted == wanted:
+		return true
+	case wanted == PermissionAll:
+		return false
+	}
+	prefix, isPattern := strings.CutSuffix(granted, "*")
+	return isPattern && strings.HasSuffix(prefix, ".") && strings.HasPrefix(wanted, prefix)
 }
 
 // admits reports whether every dimension of the scope admits the target's
@@ -95,8 +115,31 @@ func (p Policy) AllowsIP(addr netip.Addr) bool {
 // entry scoped by productId covers only entries scoped by (some of) the same
 // products: it cannot make or keep a key that would act on Latchkey's own
 // operations, which name no product.
+//
+// Time and rate are rights too: a key that expires covers only keys that
+// expire no later, and a rate-limited key only keys limited to no higher a
+// rate, so that no key can outlive or outpace itself through a child.
 func (p Policy) Covers(narrower Policy) bool {
-	return p.coversACL(narrower.ACL) && p.coversIPs(narrower.AllowedIPs)
+	return p.coversACL(narrower.ACL) && p.coversIPs(narrower.AllowedIPs) &&
+		p.coversExpiry(narrower.ExpiresAt) && p.coversRate(narrower.RateLimit)
+}
+
+func (p Policy) coversExpiry(exp *time.Time) bool {
+	return p.ExpiresAt == nil || exp != nil && !exp.After(*p.ExpiresAt)
+}
+
+// coversRate compares rates (limit per period) exactly: a/b <= c/d as
+// a*d <= c*b, with 128-bit products so that no limit or period overflows.
+func (p Policy) coversRate(rl *RateLimit) bool {
+	if p.RateLimit == nil {
+		return true
+	}
+	if rl == nil || rl.Limit < 0 || rl.Period <= 0 {
+		return false
+	}
+	hi1, lo1 := bits.Mul64(uint64(rl.Limit), uint64(p.RateLimit.Period))
+	hi2, lo2 := bits.Mul64(uint64(max(p.RateLimit.Limit, 0)), uint64(rl.Period))
+	return hi1 < hi2 || hi1 == hi2 && lo1 <= lo2
 }
 
 func (p Policy) coversACL(acl []ACLEntry) bool {
@@ -118,7 +161,7 @@ func (p Policy) coversACL(acl []ACLEntry) bool {
 
 // grants reports whether this entry grants perm over all of scope.
 func (e ACLEntry) grants(perm string, scope ACLScope) bool {
-	if !slices.Contains(e.Permissions, PermissionAll) && (perm == PermissionAll || !slices.Contains(e.Permissions, perm)) {
+	if !slices.ContainsFunc(e.Permissions, func(granted string) bool { return PermissionMatches(granted, perm) }) {
 		return false
 	}
 	have := e.Scope.lists()

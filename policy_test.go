@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/latchkey/latchkey"
 )
@@ -285,5 +286,67 @@ func TestCoversNeverExceedsPermits(t *testing.T) {
 	// Not vacuous: Covers said yes to far more than each policy itself.
 	if covered < 10*len(policies) {
 		t.Fatalf("only %d covered pairs among %d policies", covered, len(policies))
+	}
+}
+
+func TestPermissionMatches(t *testing.T) {
+	for _, tt := range []struct {
+		granted, wanted string
+		want            bool
+	}{
+		{"*", "orders.read", true},
+		{"*", "*", true},
+		{"orders.read", "orders.read", true},
+		{"orders.read", "orders.write", false},
+		{"orders.*", "orders.read", true},
+		{"orders.*", "orders.items.write", true},
+		{"orders.*", "orders", false},
+		{"orders.*", "ordersx.read", false},
+		{"orders.*", "orders.items.*", true},
+		{"orders.items.*", "orders.*", false},
+		{"orders.*", "*", false},
+		{"orders*", "ordersx", false}, // only a ".*" suffix is a pattern
+		{"PostApiKey", "PostApiKey", true},
+	} {
+		if got := latchkey.PermissionMatches(tt.granted, tt.wanted); got != tt.want {
+			t.Errorf("latchkey.PermissionMatches(%q, %q) = %v, want %v", tt.granted, tt.wanted, got, tt.want)
+		}
+	}
+	p := latchkey.Policy{ACL: []latchkey.ACLEntry{{Permissions: []string{"orders.*", "VerifyKey"}}}}
+	if !p.Permits("orders.read", latchkey.ACLTarget{}) || p.Permits("PostApiKey", latchkey.ACLTarget{}) || !p.Permits("VerifyKey", latchkey.ACLTarget{}) {
+		t.Error("Permits does not apply wildcards as latchkey.PermissionMatches does")
+	}
+	if !p.Covers(latchkey.Policy{ACL: []latchkey.ACLEntry{{Permissions: []string{"orders.read", "orders.items.*"}}}}) ||
+		p.Covers(latchkey.Policy{ACL: []latchkey.ACLEntry{{Permissions: []string{"*"}}}}) {
+		t.Error("Covers does not apply wildcards as latchkey.PermissionMatches does")
+	}
+}
+
+func TestCoversTimeAndRate(t *testing.T) {
+	day := time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC)
+	later := day.Add(time.Hour)
+	perMinute := func(n int) *latchkey.RateLimit { return &latchkey.RateLimit{Limit: n, Period: time.Minute} }
+	for _, tt := range []struct {
+		name         string
+		wide, narrow latchkey.Policy
+		want         bool
+	}{
+		{"no expiry covers any", latchkey.Policy{}, latchkey.Policy{ExpiresAt: &day}, true},
+		{"expiring covers no expiry", latchkey.Policy{ExpiresAt: &day}, latchkey.Policy{}, false},
+		{"expiring covers earlier", latchkey.Policy{ExpiresAt: &later}, latchkey.Policy{ExpiresAt: &day}, true},
+		{"expiring covers same", latchkey.Policy{ExpiresAt: &day}, latchkey.Policy{ExpiresAt: &day}, true},
+		{"expiring covers later", latchkey.Policy{ExpiresAt: &day}, latchkey.Policy{ExpiresAt: &later}, false},
+		{"unlimited covers limited", latchkey.Policy{}, latchkey.Policy{RateLimit: perMinute(10)}, true},
+		{"limited covers unlimited", latchkey.Policy{RateLimit: perMinute(10)}, latchkey.Policy{}, false},
+		{"limited covers lower", latchkey.Policy{RateLimit: perMinute(10)}, latchkey.Policy{RateLimit: perMinute(9)}, true},
+		{"limited covers higher", latchkey.Policy{RateLimit: perMinute(10)}, latchkey.Policy{RateLimit: perMinute(11)}, false},
+		{"same rate, other period", latchkey.Policy{RateLimit: perMinute(60)}, latchkey.Policy{RateLimit: &latchkey.RateLimit{Limit: 1, Period: time.Second}}, true},
+		{"higher rate over a longer period", latchkey.Policy{RateLimit: perMinute(60)}, latchkey.Policy{RateLimit: &latchkey.RateLimit{Limit: 3601, Period: time.Hour}}, false},
+		{"huge numbers do not overflow", latchkey.Policy{RateLimit: &latchkey.RateLimit{Limit: 1 << 40, Period: 24 * time.Hour}},
+			latchkey.Policy{RateLimit: &latchkey.RateLimit{Limit: 1<<40 + 1, Period: 24 * time.Hour}}, false},
+	} {
+		if got := tt.wide.Covers(tt.narrow); got != tt.want {
+			t.Errorf("%s: Covers = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

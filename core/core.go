@@ -116,7 +116,7 @@ func forbidden() error {
 func (s *Service) Bootstrap(ctx context.Context, name string) (*latchkey.Account, *latchkey.Key, error) {
 	now := s.timestamp()
 	a := &latchkey.Account{ID: NewObjectID(), Name: name, CreatedAt: now}
-	k, err := s.newKey(latchkey.KeyOwner{AccountID: a.ID}, "", "Bootstrap key", latchkey.Policy{Type: latchkey.KeyTypeSecret}, now)
+	k, err := s.newKey(latchkey.KeyOwner{AccountID: a.ID}, "", "Bootstrap key", "", latchkey.Policy{Type: latchkey.KeyTypeSecret}, now)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -54,6 +54,9 @@ type KeySpec struct {
 	ID     string
 	Name   string
 	Policy latchkey.Policy
+	// Prefix is the brand of the key's secrets ("" for none); it must pass
+	// secret.ValidBrand.
+	Prefix string
 	// MaxPerOwner > 0 caps the keys one owner holds (ELIMIT).
 	MaxPerOwner int
 }
@@ -77,7 +80,10 @@ func (s *Service) CreateKey(ctx context.Context, p *latchkey.Principal, spec Key
 	if policy.Type == "" {
 		policy.Type = latchkey.KeyTypeSecret
 	}
-	k, err := s.newKey(owner, spec.ID, spec.Name, policy, s.timestamp())
+	if spec.Prefix != "" && !secret.ValidBrand(spec.Prefix) {
+		return nil, latchkey.Invalid("prefix", "prefix must be 1 to 16 lowercase letters, digits and underscores")
+	}
+	k, err := s.newKey(owner, spec.ID, spec.Name, spec.Prefix, policy, s.timestamp())
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +94,7 @@ func (s *Service) CreateKey(ctx context.Context, p *latchkey.Principal, spec Key
 }
 
 // grantable returns the policy a principal may give a key: what it asked
-// for, with an unset ACL or address list inheriting the principal's, and
+// for, with an unset ACL, address list, expiry or rate limit inheriting the principal's, and
 // EFORBIDDEN if that is still wider than the principal's own.
 func grantable(p *latchkey.Principal, want latchkey.Policy) (latchkey.Policy, error) {
 	if want.ACL == nil && p.Policy.ACL != nil {
@@ -96,6 +102,12 @@ func grantable(p *latchkey.Principal, want latchkey.Policy) (latchkey.Policy, er
 	}
 	if want.AllowedIPs == nil && p.Policy.AllowedIPs != nil {
 		want.AllowedIPs = p.Policy.AllowedIPs
+	}
+	if want.ExpiresAt == nil && p.Policy.ExpiresAt != nil {
+		want.ExpiresAt = p.Policy.ExpiresAt
+	}
+	if want.RateLimit == nil && p.Policy.RateLimit != nil {
+		want.RateLimit = p.Policy.RateLimit
 	}
 	if !p.Policy.Covers(want) {
 		return want, &latchkey.Error{Code: latchkey.EFORBIDDEN,
@@ -154,29 +166,39 @@ func (s *Service) QueryKeys(ctx context.Context, p *latchkey.Principal, q latchk
 
 // newKey builds a key with a fresh secret, hashed and sealed, and the given
 // id (a fresh Sunshine-style one if empty).
-func (s *Service) newKey(owner latchkey.KeyOwner, id, name string, policy latchkey.Policy, now time.Time) (*latchkey.Key, error) {
+func (s *Service) newKey(owner latchkey.KeyOwner, id, name, prefix string, policy latchkey.Policy, now time.Time) (*latchkey.Key, error) {
 	k := &latchkey.Key{
 		ID: id, AccountID: owner.AccountID, AppID: owner.AppID, IntegrationID: owner.IntegrationID,
-		Name: name, Policy: policy, CreatedAt: now, UpdatedAt: now,
+		Name: name, Policy: policy, Prefix: prefix, CreatedAt: now, UpdatedAt: now,
 	}
 	if k.ID == "" {
 		k.ID = keyIDPrefix[k.Scope()] + NewObjectID()
 	}
-	kind := secret.SecretKind
-	if policy.Type == latchkey.KeyTypePublishable {
-		kind = secret.PublishableKind
-	}
-	plain, err := secret.Generate(kind, s.env)
+	sec, err := s.newSecret(k, now)
 	if err != nil {
 		return nil, err
 	}
-	k.Secrets = []latchkey.Secret{{
+	k.Secrets = []latchkey.Secret{sec}
+	return k, nil
+}
+
+// newSecret makes a fresh secret for k, of its type and with its brand,
+// hashed and sealed to it, with the plaintext filled in.
+func (s *Service) newSecret(k *latchkey.Key, now time.Time) (latchkey.Secret, error) {
+	kind := secret.SecretKind
+	if k.Policy.Type == latchkey.KeyTypePublishable {
+		kind = secret.PublishableKind
+	}
+	plain, err := secret.GenerateBranded(k.Prefix, kind, s.env)
+	if err != nil {
+		return latchkey.Secret{}, err
+	}
+	return latchkey.Secret{
 		Hash:      s.keys.Hash(plain),
 		Sealed:    s.keys.Seal([]byte(plain), secret.KeyRecord(k.ID)),
 		Plain:     plain,
 		CreatedAt: now,
-	}}
-	return k, nil
+	}, nil
 }
 
 // Keys lists the keys held exactly by owner, with their secrets unsealed
