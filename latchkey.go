@@ -192,6 +192,7 @@ type ACLScope struct {
 // Principal is who an authenticated request acts as: the key that signed it.
 type Principal struct {
 	KeyID         string
+	Name          string
 	Scope         Scope
 	AccountID     string
 	AppID         string
@@ -203,6 +204,7 @@ type Principal struct {
 func PrincipalOf(k *Key) *Principal {
 	return &Principal{
 		KeyID:         k.ID,
+		Name:          k.Name,
 		Scope:         k.Scope(),
 		AccountID:     k.AccountID,
 		AppID:         k.AppID,

@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/ratelimit"
 	"github.com/latchkey/latchkey/secret"
+	"github.com/latchkey/latchkey/usage"
 )
 
 // MaxNameLen bounds a key's, app's or integration's name in any dialect.
@@ -25,6 +27,16 @@ const MaxNameLen = 255
 // Purger forgets cached verification state; auth.Verifier implements it.
 type Purger interface{ Purge() }
 
+// Option configures a Service when it is made.
+type Option func(*Service)
+
+// WithVerification gives the service what the verify API needs: the
+// credential checker, the rate limiter (nil: limits are not enforced) and
+// the usage recorder (nil: usage is not counted).
+func WithVerification(checker CredentialChecker, limiter *ratelimit.Limiter, recorder *usage.Recorder) Option {
+	return func(s *Service) { s.checker, s.limiter, s.usage = checker, limiter, recorder }
+}
+
 // Service is the domain service.
 type Service struct {
 	store  latchkey.Store
@@ -32,13 +44,21 @@ type Service struct {
 	env    secret.Environment
 	purger Purger
 	now    func() time.Time
+
+	checker CredentialChecker
+	limiter *ratelimit.Limiter
+	usage   *usage.Recorder
 }
 
 // New returns the service over store. keys hashes and seals secrets, env is
 // the environment new secrets are marked with, and purger (may be nil) is told
 // whenever a key stops being what it was.
-func New(store latchkey.Store, keys *secret.Keyring, env secret.Environment, purger Purger) *Service {
-	return &Service{store: store, keys: keys, env: env, purger: purger, now: time.Now}
+func New(store latchkey.Store, keys *secret.Keyring, env secret.Environment, purger Purger, opts ...Option) *Service {
+	s := &Service{store: store, keys: keys, env: env, purger: purger, now: time.Now}
+	for _, opt := range opts {
+		opt(s)
+	}
+	return s
 }
 
 // SetClock replaces the service's clock; for tests.

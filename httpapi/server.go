@@ -12,6 +12,7 @@ import (
 
 	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/core"
+	"github.com/latchkey/latchkey/httpapi/native"
 	"github.com/latchkey/latchkey/httpapi/rebilly"
 	"github.com/latchkey/latchkey/httpapi/sunshine"
 	"github.com/latchkey/latchkey/httpapi/web"
@@ -31,6 +32,7 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg web.Config, svc *cor
 	})
 	sunshine.AddRoutes(mux, logger, cfg, svc, verifier)
 	rebilly.AddRoutes(mux, logger, cfg, svc, verifier)
+	native.AddRoutes(mux, logger, cfg, svc, verifier)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		web.WriteJSON(w, http.StatusNotFound, map[string]any{"error": map[string]string{
 			"code": "not_found", "message": "No route for " + r.URL.Path,

@@ -33,6 +33,32 @@ type Config struct {
 // secret in Authorization (a publishable key, as Rebilly sends it), or
 // Authorization: Basic or Bearer.
 func Gate(r *http.Request, cfg Config, v *auth.Verifier, operationID, organizationID string) (*latchkey.Principal, error) {
+	p, err := credential(r, v)
+	if err != nil {
+		return nil, err
+	}
+	return p, core.Authorize(p, operationID, organizationID, cfg.ClientIP(r))
+}
+
+// Authenticate is Gate for a route that any key may call whatever its
+// permissions, such as one that describes the calling key: the same
+// credentials, and the same refusal of publishable keys and of addresses
+// outside allowedIps, but no ACL check, because the route grants nothing.
+func Authenticate(r *http.Request, cfg Config, v *auth.Verifier) (*latchkey.Principal, error) {
+	p, err := credential(r, v)
+	if err != nil {
+		return nil, err
+	}
+	// core.Authorize stays the one place the policy is applied; a copy
+	// without an ACL makes it skip the permission check and nothing else.
+	unchecked := *p
+	unchecked.Policy.ACL = nil
+	return p, core.Authorize(&unchecked, "", "", cfg.ClientIP(r))
+}
+
+// credential verifies whichever credential r carries (see Gate) and records
+// the key id for the request log.
+func credential(r *http.Request, v *auth.Verifier) (*latchkey.Principal, error) {
 	apiKey := r.Header.Get("REB-APIKEY")
 	if apiKey == "" {
 		apiKey = r.Header.Get("X-API-Key")
@@ -42,5 +68,5 @@ func Gate(r *http.Request, cfg Config, v *auth.Verifier, operationID, organizati
 		return nil, err
 	}
 	SetKeyID(r.Context(), p.KeyID)
-	return p, core.Authorize(p, operationID, organizationID, cfg.ClientIP(r))
+	return p, nil
 }

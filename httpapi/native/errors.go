@@ -1,0 +1,102 @@
+package native
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/httpapi/web"
+)
+
+// The surface's one error format:
+//
+//	{"error":{"code":"invalid_request","message":"…","fields":[{"field":"name","message":"…"}]}}
+//
+// fields is present on invalid_request only (and only there), and lists
+// every problem found; it is empty when the body as a whole is unusable.
+type errorBody struct {
+	Error errorJSON `json:"error"`
+}
+
+type errorJSON struct {
+	Code    string       `json:"code"`
+	Message string       `json:"message"`
+	Fields  []fieldError `json:"fields,omitzero"`
+}
+
+type fieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// fieldErrors collects every problem with a request, so that the client
+// learns of them all at once.
+type fieldErrors struct{ list []fieldError }
+
+func (e *fieldErrors) Error() string { return "invalid request" }
+
+// add records a problem with a field (a dot path such as "acl.0.permissions").
+func (e *fieldErrors) add(field, format string, args ...any) {
+	e.list = append(e.list, fieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+// err returns e if it holds any problem, else nil.
+func (e *fieldErrors) err() error {
+	if len(e.list) == 0 {
+		return nil
+	}
+	return e
+}
+
+func writeErrorJSON(w http.ResponseWriter, status int, code, message string, fields []fieldError) {
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+	}
+	web.WriteJSON(w, status, errorBody{errorJSON{Code: code, Message: message, Fields: fields}})
+}
+
+// writeError maps an error to this surface's status, code and message: the
+// one place where that mapping lives.
+func (s *surface) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var (
+		bodyErr  *web.BodyError
+		fieldErr *fieldErrors
+	)
+	switch {
+	case errors.As(err, &bodyErr):
+		code := map[int]string{
+			http.StatusRequestEntityTooLarge: "payload_too_large",
+			http.StatusUnsupportedMediaType:  "unsupported_media_type",
+		}[bodyErr.Status]
+		var fields []fieldError
+		if code == "" {
+			code, fields = "invalid_request", []fieldError{} // a body with no field at fault
+		}
+		writeErrorJSON(w, bodyErr.Status, code, bodyErr.Message, fields)
+		return
+	case errors.As(err, &fieldErr):
+		writeErrorJSON(w, http.StatusBadRequest, "invalid_request", "The request is invalid; see fields.", fieldErr.list)
+		return
+	}
+	msg := latchkey.ErrorMessage(err)
+	switch latchkey.ErrorCode(err) {
+	case latchkey.EINVALID:
+		fields := []fieldError{}
+		if f := latchkey.ErrorField(err); f != "" {
+			fields = append(fields, fieldError{Field: f, Message: msg})
+		}
+		writeErrorJSON(w, http.StatusBadRequest, "invalid_request", msg, fields)
+	case latchkey.EUNAUTHORIZED:
+		writeErrorJSON(w, http.StatusUnauthorized, "unauthorized", msg, nil)
+	case latchkey.EFORBIDDEN:
+		writeErrorJSON(w, http.StatusForbidden, "forbidden", msg, nil)
+	case latchkey.ENOTFOUND:
+		writeErrorJSON(w, http.StatusNotFound, "not_found", msg, nil)
+	case latchkey.ECONFLICT, latchkey.ELIMIT:
+		writeErrorJSON(w, http.StatusConflict, "conflict", msg, nil)
+	default:
+		s.logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeErrorJSON(w, http.StatusInternalServerError, "internal", "Internal error.", nil)
+	}
+}
