@@ -174,7 +174,6 @@ type RateLimit struct {
 	Period time.Duration
 }
 
-
 // ACLEntry grants permissions (operation ids, or "*") within a scope.
 type ACLEntry struct {
 	Scope       ACLScope `json:"scope"`

@@ -2,15 +2,28 @@
 // credential forms the dialects use (HTTP Basic id:secret, a bare secret, an
 // HS256 JWT whose kid is a key id), checks them, and keeps a cache so that a
 // warm key is verified without touching the database or writing anything.
+// It also remembers, in a bounded cache of its own, the well-formed secrets
+// and key ids that matched no key, so that sending one again does not reach
+// the database either.
+//
+// The cache is kept right by the core, which tells the verifier what
+// changed once the change is committed: Forget for keys that changed or
+// went away (and for the id of a key just created), Added for the secrets of
+// a key just created or rolled, Purge when everything may have changed.
 package auth
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -67,15 +80,42 @@ type Verifier struct {
 	// policy is set when the verifier is made and never changes, so that
 	// it is read without a lock and a token cached under it stays right.
 	policy JWTPolicy
+	// seed keys the in-memory hash (maphash) under which bare secrets and
+	// unknown ids are cached. It is random per verifier, so whoever presents
+	// a secret cannot tell or steer where in the maps it lands.
+	seed maphash.Seed
 
-	mu     sync.RWMutex
-	gen    uint64 // bumped by Purge; a load begun under an older gen is not cached
-	byID   map[string]*entry
-	byHash map[[32]byte]*entry
+	mu sync.RWMutex
+	// gen is bumped by Forget, Added and Purge. A load from the store notes
+	// it before reading, and its result (a key, or the absence of one) is
+	// cached only if gen has not moved by the time it is stored: a result
+	// read before a change may be stale, and caching it after the change
+	// was announced would keep it until the next change. gen is one counter
+	// for all keys rather than one per key: a load by bare secret does not
+	// know its key's id until it has read it, so a per-key counter could not
+	// be noted before the read. The cost is that a change to one key also
+	// keeps the loads of other keys in flight at that instant out of the
+	// cache; each costs one more read on its next use.
+	gen  uint64
+	byID map[string]*entry
+	// byHash finds a key by a bare secret: the maphash (under seed) of the
+	// plaintext of each of its secrets. It is not the store's HMAC index
+	// because computing that costs a third of a microsecond and, through
+	// secret.Keyring, two allocations, on every request; maphash costs
+	// nanoseconds. A hit is only a candidate: the plaintexts are then
+	// compared in constant time, so a 64-bit collision can never admit a
+	// wrong secret (it is sent to the store instead).
+	byHash map[uint64]*entry
 	// tokens remembers JWTs already verified, by their exact bytes: most
 	// clients sign a token once and send it many times, and a hit skips the
 	// JSON decoding that is most of a JWT check's cost.
 	tokens map[string]*verifiedToken
+	// unknownSecrets and unknownIDs remember well-formed secrets and key ids
+	// that matched no key. They are apart from the caches of known keys, and
+	// bounded, so that a flood of forged credentials evicts only other
+	// forged credentials and never a valid key.
+	unknownSecrets missCache
+	unknownIDs     missCache
 }
 
 // verifiedToken is a JWT whose signature, kid and scope were checked.
@@ -92,22 +132,39 @@ type verifiedToken struct {
 
 // Cache bounds: a token longer than maxCachedToken is verified every time,
 // and the token cache is emptied when it reaches maxCachedTokens entries.
+// Each of the two caches of unknown credentials holds at most maxUnknown
+// values and evicts the oldest first; an id longer than maxUnknownID (key
+// ids are far shorter) is not remembered, so that those caches' memory
+// stays small whatever is sent.
 const (
 	maxCachedToken  = 4096
 	maxCachedTokens = 10000
+	maxUnknown      = 10000
+	maxUnknownID    = 256
 )
 
-// entry is a verified-ready key: its principal and its secrets' hashes and
-// plaintexts (the plaintext is the HS256 signing key).
+// maxBasicDecoded is the size of the stack buffer Basic credentials are
+// decoded into. id:secret is under a hundred bytes for every key Latchkey
+// makes; longer credentials are decoded on the heap, not refused.
+const maxBasicDecoded = 256
+
+// entry is a verified-ready key: its principal and its secrets' plaintexts
+// (the plaintext is what a presented secret is compared with, and the HS256
+// signing key).
 type entry struct {
 	principal *latchkey.Principal
 	expiresAt *time.Time
 	secrets   []cachedSecret
+	// forgotten is set when Forget drops the entry. The verified tokens
+	// that point to it are then no longer answered from the cache: each is
+	// dropped and checked afresh, against the key as the store now has it,
+	// the next time it is sent.
+	forgotten atomic.Bool
 }
 
 type cachedSecret struct {
-	hash      [32]byte
 	plain     []byte
+	mh        uint64 // maphash of plain under the verifier's seed: its key in byHash
 	expiresAt *time.Time
 }
 
@@ -127,9 +184,12 @@ func NewVerifier(store latchkey.Store, keys *secret.Keyring, now func() time.Tim
 			jwt.WithLeeway(JWTLeeway),
 			jwt.WithTimeFunc(now),
 		),
-		byID:   map[string]*entry{},
-		byHash: map[[32]byte]*entry{},
-		tokens: map[string]*verifiedToken{},
+		seed:           maphash.MakeSeed(),
+		byID:           map[string]*entry{},
+		byHash:         map[uint64]*entry{},
+		tokens:         map[string]*verifiedToken{},
+		unknownSecrets: newMissCache(maxUnknown),
+		unknownIDs:     newMissCache(maxUnknown),
 	}
 	for _, opt := range opts {
 		opt(v)
@@ -137,15 +197,64 @@ func NewVerifier(store latchkey.Store, keys *secret.Keyring, now func() time.Tim
 	return v
 }
 
-// Purge forgets every cached key. The core calls it after any change to keys
-// or their owners, so that a deleted key stops authenticating at once.
+// Purge forgets every cached key and every remembered unknown credential.
+// Call it when any key may have changed, such as after a master-key
+// rotation; for changes to known keys, Forget and Added keep the rest of the
+// cache warm.
 func (v *Verifier) Purge() {
 	v.mu.Lock()
+	defer v.mu.Unlock()
 	v.gen++
+	for _, e := range v.byID {
+		e.forgotten.Store(true)
+	}
 	clear(v.byID)
 	clear(v.byHash)
 	clear(v.tokens)
-	v.mu.Unlock()
+	v.unknownSecrets.reset()
+	v.unknownIDs.reset()
+}
+
+// Forget drops what the verifier knows about the keys with these ids: their
+// cache entries, every cached JWT signed with them (each is checked afresh
+// the next time it is sent), and any memory that the id named no key. Other
+// keys stay warm. Call it after a change to these keys is committed: an
+// update, a roll, a delete (with every key a cascade deleted), and also the
+// creation of a key, with its id, since an id may have been tried before it
+// existed. A load of one of these keys that began before Forget is not
+// cached.
+func (v *Verifier) Forget(keyIDs ...string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.gen++
+	for _, id := range keyIDs {
+		if e := v.byID[id]; e != nil {
+			delete(v.byID, id)
+			for _, s := range e.secrets {
+				if v.byHash[s.mh] == e {
+					delete(v.byHash, s.mh)
+				}
+			}
+			e.forgotten.Store(true)
+		}
+		v.unknownIDs.remove(maphash.String(v.seed, id), id)
+	}
+}
+
+// Added tells the verifier that secrets with these hashes (the store's
+// latchkey.Secret.Hash) now exist: if one was sent before and remembered as
+// matching no key, it no longer is. Call it after a key is created or
+// rolled, once the change is committed. A lookup of one of these secrets
+// that began before Added is not remembered as unknown.
+func (v *Verifier) Added(secretHashes ...[]byte) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.gen++
+	for _, h := range secretHashes {
+		if len(h) == sha256.Size {
+			v.unknownSecrets.removeStoreHash([sha256.Size]byte(h))
+		}
+	}
 }
 
 // Errors callers see. Their messages are safe to show; they never say which
@@ -160,6 +269,12 @@ var (
 	ErrJWTExpired     = &latchkey.Error{Code: latchkey.EUNAUTHORIZED, Message: "Invalid JWT: token has expired"}
 	ErrJWTScope       = &latchkey.Error{Code: latchkey.EUNAUTHORIZED, Message: "Invalid JWT body: scope does not match the key"}
 	ErrNotACredential = &latchkey.Error{Code: latchkey.EUNAUTHORIZED, Message: "Unsupported Authorization scheme"}
+	// ErrKeyDisabled is returned, like ErrKeyExpired, only once the
+	// credential is proven (the secret matched, or the JWT's signature
+	// checked out), so it tells nothing to whoever lacks the secret. A key
+	// both expired and disabled is reported expired: enabling it would not
+	// help.
+	ErrKeyDisabled = &latchkey.Error{Code: latchkey.EUNAUTHORIZED, Message: "API key is disabled"}
 
 	// The JWTPolicy errors. They are returned only for a token whose
 	// signature checked out, so they tell nothing to whoever lacks the
@@ -170,6 +285,10 @@ var (
 	ErrJWTTooOld         = &latchkey.Error{Code: latchkey.EUNAUTHORIZED, Message: "Invalid JWT: token is older than the maximum age allowed"}
 )
 
+// errCold is how the cache-only checks say that the cache cannot answer
+// and the store must be asked. It never reaches a caller.
+var errCold = errors.New("auth: not cached")
+
 // Headers verifies whichever credential a request carries: apiKey (the
 // value of a REB-APIKEY or X-API-Key header) if set, else the Authorization
 // header, which may also hold a bare secret with no scheme, as Rebilly's
@@ -178,8 +297,13 @@ func (v *Verifier) Headers(ctx context.Context, apiKey, authorization string) (*
 	if apiKey = strings.TrimSpace(apiKey); apiKey != "" {
 		return v.Secret(ctx, apiKey)
 	}
-	if raw := strings.TrimSpace(authorization); secret.WellFormed(raw) {
-		return v.Secret(ctx, raw)
+	if raw := strings.TrimSpace(authorization); raw != "" {
+		if p, err := v.warmSecret(raw); err != errCold {
+			return p, err
+		}
+		if secret.WellFormed(raw) {
+			return v.coldSecret(ctx, raw)
+		}
 	}
 	return v.Authorization(ctx, authorization)
 }
@@ -194,21 +318,32 @@ func (v *Verifier) Authorization(ctx context.Context, header string) (*latchkey.
 	rest = strings.TrimSpace(rest)
 	switch {
 	case strings.EqualFold(scheme, "Basic"):
-		raw, err := base64.StdEncoding.DecodeString(rest)
+		// Decoded on the stack, and looked up without converting to
+		// strings, so that a warm Basic check allocates nothing.
+		var buf [maxBasicDecoded]byte
+		dst := buf[:]
+		if n := base64.StdEncoding.DecodedLen(len(rest)); n > len(dst) {
+			dst = make([]byte, n)
+		}
+		n, err := base64.StdEncoding.Decode(dst, []byte(rest))
 		if err != nil {
 			return nil, ErrMalformed
 		}
-		id, sec, ok := strings.Cut(string(raw), ":")
-		if !ok || id == "" {
+		raw := dst[:n]
+		i := bytes.IndexByte(raw, ':')
+		if i <= 0 { // no colon, or an empty id
 			return nil, ErrMalformed
 		}
-		return v.Basic(ctx, id, sec)
+		return v.basic(ctx, raw[:i], raw[i+1:])
 	case strings.EqualFold(scheme, "Bearer"):
 		if rest == "" {
 			return nil, ErrMalformed
 		}
+		if p, err := v.warmSecret(rest); err != errCold {
+			return p, err
+		}
 		if secret.WellFormed(rest) {
-			return v.Secret(ctx, rest)
+			return v.coldSecret(ctx, rest)
 		}
 		return v.JWT(ctx, rest)
 	default:
@@ -216,71 +351,121 @@ func (v *Verifier) Authorization(ctx context.Context, header string) (*latchkey.
 	}
 }
 
+// basic is Basic for credentials still in the decoding buffer: a warm key
+// is checked without copying them.
+func (v *Verifier) basic(ctx context.Context, id, sec []byte) (*latchkey.Principal, error) {
+	h := maphash.Bytes(v.seed, id)
+	v.mu.RLock()
+	e := v.byID[string(id)]
+	unknown := e == nil && v.unknownIDs.has(h, string(id))
+	v.mu.RUnlock()
+	switch {
+	case unknown:
+		return nil, ErrInvalid
+	case e == nil:
+		return v.Basic(ctx, string(id), string(sec))
+	}
+	return v.checkBasic(e, sec)
+}
+
 // Basic verifies a key id and secret.
 func (v *Verifier) Basic(ctx context.Context, id, sec string) (*latchkey.Principal, error) {
-	if !secret.WellFormed(sec) {
-		return nil, ErrInvalid
-	}
-	e, err := v.byKeyID(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	now := v.now()
-	sum := v.keys.Hash(sec)
-	matched := false
-	for i := range e.secrets {
-		s := &e.secrets[i]
-		// Compare against every secret, in constant time each, so that
-		// timing does not tell which one matched.
-		if secret.Equal(s.hash[:], sum) && s.live(now) {
-			matched = true
+	v.mu.RLock()
+	e := v.byID[id]
+	v.mu.RUnlock()
+	if e == nil {
+		// Only a secret that could be real is worth a lookup. A warm key
+		// needs no such check: a malformed secret cannot equal its secrets.
+		if !secret.WellFormed(sec) {
+			return nil, ErrInvalid
+		}
+		var err error
+		if e, err = v.byKeyID(ctx, id); err != nil {
+			return nil, err
 		}
 	}
-	if !matched {
+	return v.checkBasic(e, []byte(sec))
+}
+
+// checkBasic checks a presented secret against a key's.
+func (v *Verifier) checkBasic(e *entry, sec []byte) (*latchkey.Principal, error) {
+	now := v.now()
+	if found, live := e.match(sec, now); !found || !live {
 		return nil, ErrInvalid
 	}
-	// Only now, with the secret proven, may the caller learn the key expired.
-	if e.expired(now) {
-		return nil, ErrKeyExpired
-	}
-	return e.principal, nil
+	// Only now, with the secret proven, may the caller learn the key's state.
+	return e.admit(now)
 }
 
 // Secret verifies a bare secret, found by its hash.
 func (v *Verifier) Secret(ctx context.Context, sec string) (*latchkey.Principal, error) {
+	if p, err := v.warmSecret(sec); err != errCold {
+		return p, err
+	}
 	if !secret.WellFormed(sec) {
 		return nil, ErrInvalid
 	}
-	var sum [32]byte
-	copy(sum[:], v.keys.Hash(sec))
+	return v.coldSecret(ctx, sec)
+}
+
+// warmSecret answers for a bare secret from the caches alone: the key it
+// belongs to, or the memory that it matched none. It returns errCold when
+// they do not know it. Anything longer than a secret can be is cold at once,
+// so that JWTs pay nothing here.
+func (v *Verifier) warmSecret(sec string) (*latchkey.Principal, error) {
+	if sec == "" || len(sec) > secret.MaxLen {
+		return nil, errCold
+	}
+	h := maphash.String(v.seed, sec)
 	v.mu.RLock()
-	e := v.byHash[sum]
-	gen := v.gen
+	e := v.byHash[h]
+	unknown := e == nil && v.unknownSecrets.has(h, sec)
 	v.mu.RUnlock()
-	if e == nil {
-		k, err := v.store.KeyBySecretHash(ctx, sum[:])
-		if latchkey.ErrorCode(err) == latchkey.ENOTFOUND {
-			return nil, ErrInvalid
-		}
-		if err != nil {
-			return nil, err
-		}
-		if e, err = v.remember(k, gen); err != nil {
-			return nil, err
-		}
+	switch {
+	case unknown:
+		return nil, ErrInvalid
+	case e == nil:
+		return nil, errCold
 	}
 	now := v.now()
-	if e.expired(now) {
-		return nil, ErrKeyExpired
+	found, live := e.match([]byte(sec), now)
+	switch {
+	case !found:
+		// Another key's secret with the same 64-bit hash: the store knows.
+		return nil, errCold
+	case !live:
+		return nil, ErrInvalid // a rolled secret whose grace period ended
 	}
-	for i := range e.secrets {
-		// The map lookup already matched the hash; this confirms it is still
-		// within its grace period.
-		if e.secrets[i].hash == sum && e.secrets[i].live(now) {
-			return e.principal, nil
-		}
+	return e.admit(now)
+}
+
+// coldSecret looks a well-formed bare secret up in the store by its HMAC,
+// and caches what it finds, or that it found nothing.
+func (v *Verifier) coldSecret(ctx context.Context, sec string) (*latchkey.Principal, error) {
+	v.mu.RLock()
+	gen := v.gen
+	v.mu.RUnlock()
+	sum := v.keys.Hash(sec)
+	k, err := v.store.KeyBySecretHash(ctx, sum)
+	if latchkey.ErrorCode(err) == latchkey.ENOTFOUND {
+		storeHash := [sha256.Size]byte(sum)
+		v.rememberUnknown(&v.unknownSecrets, maphash.String(v.seed, sec), sec, &storeHash, gen)
+		return nil, ErrInvalid
 	}
-	return nil, ErrInvalid
+	if err != nil {
+		return nil, err
+	}
+	e, err := v.remember(k, gen)
+	if err != nil {
+		return nil, err
+	}
+	now := v.now()
+	// The store matched the hash; this confirms it against the plaintext
+	// and that the secret is still within its grace period.
+	if found, live := e.match([]byte(sec), now); !found || !live {
+		return nil, ErrInvalid
+	}
+	return e.admit(now)
 }
 
 type claims struct {
@@ -296,14 +481,12 @@ func (v *Verifier) JWT(ctx context.Context, token string) (*latchkey.Principal, 
 	gen := v.gen
 	v.mu.RUnlock()
 	if vt != nil {
-		now := v.now()
-		switch {
-		case vt.entry.expired(now):
-			return nil, ErrKeyExpired
-		case !vt.until.IsZero() && !now.Before(vt.until):
-			return nil, vt.ended
+		if !vt.entry.forgotten.Load() {
+			return vt.check(v.now())
 		}
-		return vt.entry.principal, nil
+		// Its key changed since: check the token afresh, against the key
+		// as it is now.
+		v.dropToken(token, vt)
 	}
 	var (
 		c        claims
@@ -349,11 +532,39 @@ func (v *Verifier) JWT(ctx context.Context, token string) (*latchkey.Principal, 
 	if e.expired(now) {
 		return nil, ErrKeyExpired
 	}
+	if e.principal.Policy.Disabled {
+		return nil, ErrKeyDisabled
+	}
 	if c.Scope != string(e.principal.Scope) {
 		return nil, ErrJWTScope
 	}
 	v.rememberToken(token, e, &c, gen)
 	return e.principal, nil
+}
+
+// check answers for a token from the cache, as a fresh check would.
+func (vt *verifiedToken) check(now time.Time) (*latchkey.Principal, error) {
+	switch {
+	case vt.entry.expired(now):
+		return nil, ErrKeyExpired
+	case !vt.until.IsZero() && !now.Before(vt.until):
+		return nil, vt.ended
+	case vt.entry.principal.Policy.Disabled:
+		// Forget drops a key's tokens when it is disabled; this holds even
+		// if an entry of a disabled key were ever cached.
+		return nil, ErrKeyDisabled
+	}
+	return vt.entry.principal, nil
+}
+
+// dropToken removes a cached token whose key was forgotten, unless it was
+// already replaced.
+func (v *Verifier) dropToken(token string, vt *verifiedToken) {
+	v.mu.Lock()
+	if v.tokens[token] == vt {
+		delete(v.tokens, token)
+	}
+	v.mu.Unlock()
 }
 
 // checkPolicy applies the verifier's JWTPolicy to a token's claims; the
@@ -383,10 +594,9 @@ func (v *Verifier) maxAgeEnd(iat *jwt.NumericDate) time.Time {
 	return iat.Add(v.policy.MaxAge).Add(JWTLeeway)
 }
 
-// rememberToken caches a verified token unless the cache was purged since
-// its check began. The entry ends at the first bound on the token's
-// validity, so a cached token stops working when a fresh check would refuse
-// it.
+// rememberToken caches a verified token unless the cache changed since its
+// check began. The entry ends at the first bound on the token's validity,
+// so a cached token stops working when a fresh check would refuse it.
 func (v *Verifier) rememberToken(token string, e *entry, c *claims, gen uint64) {
 	if len(token) > maxCachedToken {
 		return
@@ -408,7 +618,7 @@ func (v *Verifier) rememberToken(token string, e *entry, c *claims, gen uint64) 
 		}
 	}
 	v.mu.Lock()
-	if v.gen == gen {
+	if v.gen == gen && !e.forgotten.Load() {
 		if len(v.tokens) >= maxCachedTokens {
 			clear(v.tokens)
 		}
@@ -417,17 +627,26 @@ func (v *Verifier) rememberToken(token string, e *entry, c *claims, gen uint64) 
 	v.mu.Unlock()
 }
 
-// byKeyID returns the cache entry for a key id, loading it on a miss.
+// byKeyID returns the cache entry for a key id, loading it on a miss. An id
+// the store does not know is remembered as unknown.
 func (v *Verifier) byKeyID(ctx context.Context, id string) (*entry, error) {
+	h := maphash.String(v.seed, id)
 	v.mu.RLock()
 	e := v.byID[id]
+	unknown := e == nil && v.unknownIDs.has(h, id)
 	gen := v.gen
 	v.mu.RUnlock()
-	if e != nil {
+	switch {
+	case e != nil:
 		return e, nil
+	case unknown:
+		return nil, ErrInvalid
 	}
 	k, err := v.store.Key(ctx, id)
 	if latchkey.ErrorCode(err) == latchkey.ENOTFOUND {
+		if len(id) <= maxUnknownID {
+			v.rememberUnknown(&v.unknownIDs, h, id, nil, gen)
+		}
 		return nil, ErrInvalid
 	}
 	if err != nil {
@@ -437,7 +656,9 @@ func (v *Verifier) byKeyID(ctx context.Context, id string) (*entry, error) {
 }
 
 // remember builds the cache entry for a freshly loaded key and caches it,
-// unless the cache was purged since the load began (the key may be gone).
+// unless the cache changed since the load began (the key may have changed or
+// gone). The entry is returned either way, to answer the request that
+// loaded it.
 func (v *Verifier) remember(k *latchkey.Key, gen uint64) (*entry, error) {
 	e := &entry{principal: latchkey.PrincipalOf(k), expiresAt: k.Policy.ExpiresAt}
 	for _, s := range k.Secrets {
@@ -445,19 +666,80 @@ func (v *Verifier) remember(k *latchkey.Key, gen uint64) (*entry, error) {
 		if err != nil {
 			return nil, err
 		}
-		cs := cachedSecret{plain: plain, expiresAt: s.ExpiresAt}
-		copy(cs.hash[:], s.Hash)
-		e.secrets = append(e.secrets, cs)
+		e.secrets = append(e.secrets, cachedSecret{plain: plain, mh: maphash.Bytes(v.seed, plain), expiresAt: s.ExpiresAt})
 	}
 	v.mu.Lock()
-	if v.gen == gen {
-		v.byID[k.ID] = e
-		for _, s := range e.secrets {
-			v.byHash[s.hash] = e
+	defer v.mu.Unlock()
+	if v.gen != gen {
+		return e, nil
+	}
+	if old := v.byID[k.ID]; old != nil {
+		// A concurrent load of the same key won. Both read the key as it is
+		// in this generation; keeping the first keeps the tokens cached
+		// against it.
+		return old, nil
+	}
+	v.byID[k.ID] = e
+	for _, s := range e.secrets {
+		// On a collision with another key's secret, the first stays; this
+		// one is then found through the store each time (see byHash).
+		if _, taken := v.byHash[s.mh]; !taken {
+			v.byHash[s.mh] = e
 		}
 	}
-	v.mu.Unlock()
+	// The key exists, so neither its id nor its secrets are unknown. The
+	// core's Forget and Added calls already say so; this keeps a missed
+	// call from refusing a real key until the next Purge.
+	v.unknownIDs.remove(maphash.String(v.seed, k.ID), k.ID)
+	for _, s := range k.Secrets {
+		if len(s.Hash) == sha256.Size {
+			v.unknownSecrets.removeStoreHash([sha256.Size]byte(s.Hash))
+		}
+	}
 	return e, nil
+}
+
+// rememberUnknown remembers that value (a secret, or a key id) matched no
+// key, unless the cache changed since the lookup began: a key created in
+// between may have it.
+func (v *Verifier) rememberUnknown(c *missCache, h uint64, value string, storeHash *[sha256.Size]byte, gen uint64) {
+	// A copy, so that the remembered value does not pin the request's
+	// header in memory.
+	value = strings.Clone(value)
+	v.mu.Lock()
+	if v.gen == gen {
+		c.add(h, value, storeHash)
+	}
+	v.mu.Unlock()
+}
+
+// match compares sec with each of the key's secrets, each comparison in
+// constant time and all of them made, so that timing does not tell whether
+// or which one matched. (Lengths are not hidden; a secret's length follows
+// from its public prefix.) found reports a match, and live whether the
+// matching secret is still within its grace period.
+func (e *entry) match(sec []byte, now time.Time) (found, live bool) {
+	for i := range e.secrets {
+		s := &e.secrets[i]
+		if subtle.ConstantTimeCompare(s.plain, sec) == 1 {
+			found, live = true, s.live(now)
+		}
+	}
+	return found, live
+}
+
+// admit returns the key's principal, and an error if the key may not
+// authenticate now. Call it only once the credential is proven: the
+// principal comes with ErrKeyExpired and ErrKeyDisabled too, so that the
+// verify API can report on a key whose holder proved it.
+func (e *entry) admit(now time.Time) (*latchkey.Principal, error) {
+	switch {
+	case e.expired(now):
+		return e.principal, ErrKeyExpired
+	case e.principal.Policy.Disabled:
+		return e.principal, ErrKeyDisabled
+	}
+	return e.principal, nil
 }
 
 func (e *entry) expired(now time.Time) bool {
@@ -466,4 +748,95 @@ func (e *entry) expired(now time.Time) bool {
 
 func (s *cachedSecret) live(now time.Time) bool {
 	return s.expiresAt == nil || now.Before(*s.expiresAt)
+}
+
+// missCache is a bounded set of values that matched no key, with their
+// maphash. It is a ring: when full, each new value takes the slot of the
+// oldest (first in, first out; a hit does not renew a value). So its memory
+// is fixed, and a value sent again is answered from it until maxUnknown
+// other values have been added since. Its methods are called with the
+// verifier's lock held.
+type missCache struct {
+	max  int
+	ring []miss
+	next int // the slot the next value takes, once the ring is full
+	// index finds a value's slot by its maphash; a value whose hash
+	// collides with another's replaces it.
+	index map[uint64]int32
+	// byStoreHash finds a secret's slot by the store's hash of it, which
+	// is all that Added is given.
+	byStoreHash map[[sha256.Size]byte]int32
+}
+
+type miss struct {
+	value        string // "" marks a free slot
+	h            uint64
+	storeHash    [sha256.Size]byte
+	hasStoreHash bool
+}
+
+func newMissCache(max int) missCache {
+	return missCache{max: max, index: map[uint64]int32{}, byStoreHash: map[[sha256.Size]byte]int32{}}
+}
+
+func (c *missCache) has(h uint64, value string) bool {
+	i, ok := c.index[h]
+	return ok && c.ring[i].value == value
+}
+
+func (c *missCache) add(h uint64, value string, storeHash *[sha256.Size]byte) {
+	if i, ok := c.index[h]; ok {
+		c.removeAt(int(i))
+	}
+	var i int
+	if len(c.ring) < c.max {
+		c.ring = append(c.ring, miss{})
+		i = len(c.ring) - 1
+	} else {
+		i = c.next
+		c.next = (c.next + 1) % c.max
+		c.removeAt(i) // evict the oldest
+	}
+	c.ring[i] = miss{value: value, h: h}
+	c.index[h] = int32(i)
+	if storeHash != nil {
+		c.ring[i].storeHash, c.ring[i].hasStoreHash = *storeHash, true
+		c.byStoreHash[*storeHash] = int32(i)
+	}
+}
+
+func (c *missCache) remove(h uint64, value string) {
+	if i, ok := c.index[h]; ok && c.ring[i].value == value {
+		c.removeAt(int(i))
+	}
+}
+
+func (c *missCache) removeStoreHash(storeHash [sha256.Size]byte) {
+	if i, ok := c.byStoreHash[storeHash]; ok {
+		c.removeAt(int(i))
+	}
+}
+
+func (c *missCache) removeAt(i int) {
+	m := &c.ring[i]
+	if m.value == "" {
+		return
+	}
+	if j, ok := c.index[m.h]; ok && int(j) == i {
+		delete(c.index, m.h)
+	}
+	if m.hasStoreHash {
+		if j, ok := c.byStoreHash[m.storeHash]; ok && int(j) == i {
+			delete(c.byStoreHash, m.storeHash)
+		}
+	}
+	*m = miss{}
+}
+
+func (c *missCache) reset() {
+	clear(c.index)
+	clear(c.byStoreHash)
+	clear(c.ring)
+	c.ring = c.ring[:0]
+	c.next = 0
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/core"
 	"github.com/latchkey/latchkey/internal/lktest"
+	"github.com/latchkey/latchkey/secret"
 )
 
 func basicHeader(c lktest.Credentials) string {
@@ -434,4 +436,514 @@ func TestJWTPolicyValidate(t *testing.T) {
 		}
 	}()
 	auth.WithJWTPolicy(bad)
+}
+
+// countingStore is the real SQLite store with its two key lookups counted.
+// Every call goes through to SQLite; nothing is answered here.
+type countingStore struct {
+	latchkey.Store
+	keyReads, hashReads atomic.Int64
+	// afterRead, if set, runs once, after the next lookup has returned from
+	// SQLite and before the verifier sees the result: it holds a load in
+	// flight while a test changes the key under it.
+	afterRead atomic.Pointer[func()]
+}
+
+func (c *countingStore) Key(ctx context.Context, id string) (*latchkey.Key, error) {
+	c.keyReads.Add(1)
+	k, err := c.Store.Key(ctx, id)
+	c.paused()
+	return k, err
+}
+
+func (c *countingStore) KeyBySecretHash(ctx context.Context, hash []byte) (*latchkey.Key, error) {
+	c.hashReads.Add(1)
+	k, err := c.Store.KeyBySecretHash(ctx, hash)
+	c.paused()
+	return k, err
+}
+
+func (c *countingStore) paused() {
+	if f := c.afterRead.Swap(nil); f != nil {
+		(*f)()
+	}
+}
+
+// reads is how many key lookups reached SQLite so far.
+func (c *countingStore) reads() int64 { return c.keyReads.Load() + c.hashReads.Load() }
+
+// pauseNextRead makes the next lookup stop once it has its result: reached
+// is closed then, and the lookup returns when release is closed.
+func (c *countingStore) pauseNextRead() (reached, release chan struct{}) {
+	reached, release = make(chan struct{}), make(chan struct{})
+	f := func() {
+		close(reached)
+		<-release
+	}
+	c.afterRead.Store(&f)
+	return reached, release
+}
+
+// countedVerifier returns a verifier of its own over s's store, counted:
+// the core's calls to s.Verifier (it purges on every change) do not reach
+// it, so each test says itself what the verifier is told.
+func countedVerifier(s *lktest.Stack) (*auth.Verifier, *countingStore) {
+	cs := &countingStore{Store: s.Store}
+	return auth.NewVerifier(cs, s.Keys, nil), cs
+}
+
+// newAccountKey makes an account-scoped key through the core.
+func newAccountKey(t *testing.T, s *lktest.Stack, name string, policy latchkey.Policy) lktest.Credentials {
+	t.Helper()
+	k, err := s.Svc.CreateKey(context.Background(), s.Principal(t), core.KeySpec{Name: name, Policy: policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lktest.Credentials{ID: k.ID, Secret: k.Secrets[0].Plain, AccountID: k.AccountID}
+}
+
+// storeKeyWithSecret writes an account key holding sec straight to the
+// store, as the core does once it has made a secret: it lets a test choose
+// a secret that was tried before the key existed.
+func storeKeyWithSecret(t *testing.T, s *lktest.Stack, id, sec string) []byte {
+	t.Helper()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	hash := s.Keys.Hash(sec)
+	k := &latchkey.Key{
+		ID: id, AccountID: s.Account.AccountID, Name: id,
+		Policy:    latchkey.Policy{Type: latchkey.KeyTypeSecret},
+		Secrets:   []latchkey.Secret{{Hash: hash, Sealed: s.Keys.Seal([]byte(sec), secret.KeyRecord(id)), CreatedAt: now}},
+		CreatedAt: now, UpdatedAt: now,
+	}
+	if err := s.Store.CreateKey(context.Background(), k, 0); err != nil {
+		t.Fatal(err)
+	}
+	return hash
+}
+
+// setDisabled changes a key's Disabled flag in the store, as the core
+// commits an update, without telling any verifier.
+func setDisabled(t *testing.T, s *lktest.Stack, id string, disabled bool) {
+	t.Helper()
+	ctx := context.Background()
+	k, err := s.Store.Key(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.Policy.Disabled = disabled
+	k.UpdatedAt = time.Now().UTC().Truncate(time.Microsecond)
+	if err := s.Store.UpdateKey(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func forgedSecret(t testing.TB) string {
+	t.Helper()
+	sec, err := secret.Generate(secret.SecretKind, secret.Live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sec
+}
+
+// credentialForms are the three ways a key's secret is sent.
+func credentialForms(t testing.TB, c lktest.Credentials, scope string) map[string]string {
+	return map[string]string{
+		"basic":         basicHeader(c),
+		"jwt":           jwtHeader(t, c, scope),
+		"bearer secret": "Bearer " + c.Secret,
+	}
+}
+
+// TestForgetLeavesOtherKeysWarm forgets one of two warm keys after a change
+// to it: the other is still answered with the store closed and its files
+// untouched, while the forgotten one is read again and its change is seen,
+// its cached JWT included.
+func TestForgetLeavesOtherKeysWarm(t *testing.T) {
+	s := lktest.New(t)
+	ctx := context.Background()
+	v, cs := countedVerifier(s)
+	aCreds := newAccountKey(t, s, "a", latchkey.Policy{})
+	a := credentialForms(t, aCreds, "account")
+	bCreds := newAccountKey(t, s, "b", latchkey.Policy{})
+	b := credentialForms(t, bCreds, "account")
+	for _, forms := range []map[string]string{a, b} {
+		for name, h := range forms {
+			if _, err := v.Authorization(ctx, h); err != nil {
+				t.Fatalf("warming %s: %v", name, err)
+			}
+		}
+	}
+
+	setDisabled(t, s, bCreds.ID, true)
+	for name, h := range b {
+		if _, err := v.Authorization(ctx, h); err != nil {
+			t.Fatalf("%s before Forget: %v (the cache should still answer, unaware)", name, err)
+		}
+	}
+	v.Forget(bCreds.ID)
+
+	before := cs.reads()
+	for name, h := range a {
+		if _, err := v.Authorization(ctx, h); err != nil {
+			t.Fatalf("other key, %s, after Forget: %v", name, err)
+		}
+	}
+	if n := cs.reads() - before; n != 0 {
+		t.Fatalf("the key not forgotten was read from the store %d times", n)
+	}
+	for _, name := range []string{"basic", "bearer secret", "jwt"} {
+		if _, err := v.Authorization(ctx, b[name]); err != auth.ErrKeyDisabled {
+			t.Fatalf("forgotten key, %s: err = %v, want ErrKeyDisabled", name, err)
+		}
+	}
+	// One read reloads it; the bare secret and the cached JWT then use it.
+	if n := cs.reads() - before; n != 1 {
+		t.Fatalf("the forgotten key was read %d times, want 1", n)
+	}
+
+	if err := s.Store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files := s.RawFiles(t)
+	for name, h := range a {
+		for range 100 {
+			if p, err := v.Authorization(ctx, h); err != nil || p.KeyID != aCreds.ID {
+				t.Fatalf("other key, %s, with the store closed: %v, %v", name, p, err)
+			}
+		}
+	}
+	if !bytes.Equal(files, s.RawFiles(t)) {
+		t.Fatal("verifying the warm key wrote to the database files")
+	}
+}
+
+// TestStaleLoadIsNotCached holds a load of a key in flight, with the key as
+// it was, while the key is disabled and forgotten: that load may answer its
+// own request, but must not be cached, or the key would stay enabled.
+func TestStaleLoadIsNotCached(t *testing.T) {
+	for _, form := range []string{"basic", "bearer secret", "jwt"} {
+		t.Run(form, func(t *testing.T) {
+			s := lktest.New(t)
+			ctx := context.Background()
+			v, cs := countedVerifier(s)
+			c := newAccountKey(t, s, "k", latchkey.Policy{})
+			h := credentialForms(t, c, "account")[form]
+
+			reached, release := cs.pauseNextRead()
+			done := make(chan error)
+			go func() {
+				_, err := v.Authorization(ctx, h)
+				done <- err
+			}()
+			<-reached // the load has read the key, enabled
+			setDisabled(t, s, c.ID, true)
+			v.Forget(c.ID)
+			close(release)
+			if err := <-done; err != nil {
+				t.Fatalf("the request that began before the change: %v", err)
+			}
+
+			before := cs.reads()
+			if _, err := v.Authorization(ctx, h); err != auth.ErrKeyDisabled {
+				t.Fatalf("after Forget: err = %v, want ErrKeyDisabled (a stale load was cached)", err)
+			}
+			if cs.reads() != before+1 {
+				t.Fatalf("after Forget: %d reads, want 1", cs.reads()-before)
+			}
+		})
+	}
+}
+
+// TestUnknownCredentialsReadTheStoreOnce sends credentials that match no
+// key twice: the second time is answered without the store.
+func TestUnknownCredentialsReadTheStoreOnce(t *testing.T) {
+	s := lktest.New(t)
+	ctx := context.Background()
+	v, cs := countedVerifier(s)
+	unknownID := lktest.Credentials{ID: "act_000000000000000000000000", Secret: forgedSecret(t)}
+	unknownKid := lktest.Credentials{ID: "act_111111111111111111111111", Secret: forgedSecret(t)}
+	forged := forgedSecret(t)
+	for _, tc := range []struct {
+		name string
+		try  func() error
+	}{
+		{"bearer secret", func() error { _, err := v.Authorization(ctx, "Bearer "+forged); return err }},
+		{"bare secret header", func() error { _, err := v.Headers(ctx, "", forged); return err }},
+		{"api key header", func() error { _, err := v.Headers(ctx, forged, ""); return err }},
+		{"basic, unknown id", func() error { _, err := v.Authorization(ctx, basicHeader(unknownID)); return err }},
+		{"jwt, unknown kid", func() error { _, err := v.Authorization(ctx, jwtHeader(t, unknownKid, "account")); return err }},
+	} {
+		before := cs.reads()
+		for range 3 {
+			if err := tc.try(); err != auth.ErrInvalid {
+				t.Fatalf("%s: err = %v, want ErrInvalid", tc.name, err)
+			}
+		}
+		// The first case reads once; the next two send the same secret
+		// in other headers, already remembered.
+		want := int64(1)
+		if tc.name == "bare secret header" || tc.name == "api key header" {
+			want = 0
+		}
+		if n := cs.reads() - before; n != want {
+			t.Errorf("%s sent 3 times: %d reads, want %d", tc.name, n, want)
+		}
+	}
+
+	// A malformed secret never reaches the store.
+	before := cs.reads()
+	bad := []byte(forged)
+	bad[len(bad)-7] ^= 1 // a payload character changed, so the checksum no longer matches
+	if _, err := v.Authorization(ctx, basicHeader(lktest.Credentials{ID: "act_222222222222222222222222", Secret: string(bad)})); err != auth.ErrInvalid {
+		t.Fatalf("malformed secret: err = %v", err)
+	}
+	if n := cs.reads() - before; n != 0 {
+		t.Errorf("a malformed secret was looked up %d times", n)
+	}
+
+	// Purge forgets what was unknown too.
+	v.Purge()
+	if _, err := v.Authorization(ctx, "Bearer "+forged); err != auth.ErrInvalid {
+		t.Fatal(err)
+	}
+	if n := cs.reads() - before; n != 1 {
+		t.Errorf("after Purge: %d reads, want 1", n)
+	}
+}
+
+// TestAddedMakesSecretFindable tries a secret before any key holds it, then
+// stores a key with it: the verifier keeps answering from memory that it is
+// unknown until Added names its hash.
+func TestAddedMakesSecretFindable(t *testing.T) {
+	s := lktest.New(t)
+	ctx := context.Background()
+	v, cs := countedVerifier(s)
+	sec := forgedSecret(t)
+	if _, err := v.Secret(ctx, sec); err != auth.ErrInvalid {
+		t.Fatalf("before the key exists: err = %v", err)
+	}
+	const id = "act_333333333333333333333333"
+	hash := storeKeyWithSecret(t, s, id, sec)
+	before := cs.reads()
+	if _, err := v.Secret(ctx, sec); err != auth.ErrInvalid {
+		t.Fatalf("stored, Added not called: err = %v, want ErrInvalid from memory", err)
+	}
+	if cs.reads() != before {
+		t.Fatal("the remembered unknown secret was looked up again")
+	}
+	v.Added(hash)
+	p, err := v.Secret(ctx, sec)
+	if err != nil || p.KeyID != id {
+		t.Fatalf("after Added: %v, %v", p, err)
+	}
+}
+
+// TestForgetNamesANewKeyID tries an id before a key has it: Forget with the
+// new key's id, as the core calls it on creation, makes the id known.
+func TestForgetNamesANewKeyID(t *testing.T) {
+	s := lktest.New(t)
+	ctx := context.Background()
+	v, _ := countedVerifier(s)
+	const id = "act_444444444444444444444444"
+	c := lktest.Credentials{ID: id, Secret: forgedSecret(t)}
+	for _, h := range []string{basicHeader(c), jwtHeader(t, c, "account")} {
+		if _, err := v.Authorization(ctx, h); err != auth.ErrInvalid {
+			t.Fatalf("before the key exists: err = %v", err)
+		}
+	}
+	hash := storeKeyWithSecret(t, s, id, c.Secret)
+	if _, err := v.Authorization(ctx, basicHeader(c)); err != auth.ErrInvalid {
+		t.Fatalf("stored, not yet announced: err = %v, want ErrInvalid from memory", err)
+	}
+	v.Forget(id)
+	v.Added(hash)
+	for name, h := range credentialForms(t, c, "account") {
+		if p, err := v.Authorization(ctx, h); err != nil || p.KeyID != id {
+			t.Fatalf("%s after Forget: %v, %v", name, p, err)
+		}
+	}
+}
+
+// TestUnknownLookupRacingAdded holds a lookup of a secret that matches no
+// key in flight while a key with it is created and announced: the miss
+// answers its own request but is not remembered.
+func TestUnknownLookupRacingAdded(t *testing.T) {
+	s := lktest.New(t)
+	ctx := context.Background()
+	v, cs := countedVerifier(s)
+	sec := forgedSecret(t)
+	reached, release := cs.pauseNextRead()
+	done := make(chan error)
+	go func() {
+		_, err := v.Secret(ctx, sec)
+		done <- err
+	}()
+	<-reached
+	const id = "act_555555555555555555555555"
+	v.Added(storeKeyWithSecret(t, s, id, sec))
+	close(release)
+	if err := <-done; err != auth.ErrInvalid {
+		t.Fatalf("the lookup that began before the key: err = %v", err)
+	}
+	if p, err := v.Secret(ctx, sec); err != nil || p.KeyID != id {
+		t.Fatalf("after Added: %v, %v (a stale miss was remembered)", p, err)
+	}
+}
+
+// TestForgedSecretsDoNotEvictValidKeys sends twice as many forged secrets
+// as the memory of unknown secrets holds: a warm key stays warm, and that
+// memory keeps the newest forged secrets, not the oldest.
+func TestForgedSecretsDoNotEvictValidKeys(t *testing.T) {
+	if testing.Short() {
+		t.Skip("20,000 store lookups")
+	}
+	s := lktest.New(t)
+	ctx := context.Background()
+	v, cs := countedVerifier(s)
+	valid := credentialForms(t, s.Account, "account")
+	for _, h := range valid {
+		if _, err := v.Authorization(ctx, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	forged := make([]string, 20000)
+	for i := range forged {
+		forged[i] = forgedSecret(t)
+		if _, err := v.Authorization(ctx, "Bearer "+forged[i]); err != auth.ErrInvalid {
+			t.Fatalf("forged secret %d: err = %v", i, err)
+		}
+	}
+	before := cs.reads()
+	for name, h := range valid {
+		if _, err := v.Authorization(ctx, h); err != nil {
+			t.Fatalf("%s after the flood: %v", name, err)
+		}
+	}
+	if n := cs.reads() - before; n != 0 {
+		t.Fatalf("the valid key was read %d times after the flood: it was evicted", n)
+	}
+	// The newest forged secret is remembered; the oldest was evicted.
+	if _, err := v.Authorization(ctx, "Bearer "+forged[len(forged)-1]); err != auth.ErrInvalid || cs.reads() != before {
+		t.Fatalf("newest forged secret: err = %v, %d reads", err, cs.reads()-before)
+	}
+	if _, err := v.Authorization(ctx, "Bearer "+forged[0]); err != auth.ErrInvalid || cs.reads() != before+1 {
+		t.Fatalf("oldest forged secret: err = %v, %d reads, want 1", err, cs.reads()-before)
+	}
+}
+
+// TestDisabledKey checks that a disabled key is refused on every form with
+// ErrKeyDisabled, but only once its secret is proven, and that enabling it
+// again (and telling the verifier) restores it.
+func TestDisabledKey(t *testing.T) {
+	s := lktest.New(t)
+	ctx := context.Background()
+	v, _ := countedVerifier(s)
+	c := newAccountKey(t, s, "off", latchkey.Policy{Disabled: true})
+	for name, h := range credentialForms(t, c, "account") {
+		for range 2 { // cold, then warm
+			if _, err := v.Authorization(ctx, h); err != auth.ErrKeyDisabled {
+				t.Fatalf("%s: err = %v, want ErrKeyDisabled", name, err)
+			}
+		}
+	}
+	wrong := lktest.Credentials{ID: c.ID, Secret: forgedSecret(t)}
+	for name, h := range credentialForms(t, wrong, "account") {
+		want := error(auth.ErrInvalid)
+		if name == "jwt" {
+			want = auth.ErrJWTInvalid
+		}
+		if _, err := v.Authorization(ctx, h); err != want {
+			t.Fatalf("%s with a wrong secret: err = %v, want %v", name, err, want)
+		}
+	}
+	if _, err := v.Basic(ctx, c.ID, c.Secret); err != auth.ErrKeyDisabled {
+		t.Fatalf("Basic: err = %v", err)
+	}
+	if _, err := v.Secret(ctx, c.Secret); err != auth.ErrKeyDisabled {
+		t.Fatalf("Secret: err = %v", err)
+	}
+
+	setDisabled(t, s, c.ID, false)
+	v.Forget(c.ID)
+	for name, h := range credentialForms(t, c, "account") {
+		if p, err := v.Authorization(ctx, h); err != nil || p.KeyID != c.ID {
+			t.Fatalf("%s once enabled: %v, %v", name, p, err)
+		}
+	}
+}
+
+// BenchmarkVerifyUnknownSecret is a forged, well-formed bare secret sent
+// again: answered from the memory of unknown secrets.
+func BenchmarkVerifyUnknownSecret(b *testing.B) {
+	s := lktest.New(b)
+	ctx := context.Background()
+	h := "Bearer " + forgedSecret(b)
+	if _, err := s.Verifier.Authorization(ctx, h); err != auth.ErrInvalid {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := s.Verifier.Authorization(ctx, h); err != auth.ErrInvalid {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkVerifyUnknownKeyID is Basic with an id no key has, sent again.
+func BenchmarkVerifyUnknownKeyID(b *testing.B) {
+	s := lktest.New(b)
+	ctx := context.Background()
+	h := basicHeader(lktest.Credentials{ID: "act_000000000000000000000000", Secret: forgedSecret(b)})
+	if _, err := s.Verifier.Authorization(ctx, h); err != auth.ErrInvalid {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := s.Verifier.Authorization(ctx, h); err != auth.ErrInvalid {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestRolledSecretGraceEnds checks a key with two secrets, the old one in
+// its grace period: both verify until the grace period ends, then only the
+// new one, on every form and from a warm cache.
+func TestRolledSecretGraceEnds(t *testing.T) {
+	s := lktest.New(t)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	clock := now
+	v := auth.NewVerifier(s.Store, s.Keys, func() time.Time { return clock })
+	const id = "act_666666666666666666666666"
+	oldSec, newSec := forgedSecret(t), forgedSecret(t)
+	graceEnd := now.Add(time.Hour)
+	secretOf := func(sec string, expires *time.Time) latchkey.Secret {
+		return latchkey.Secret{Hash: s.Keys.Hash(sec), Sealed: s.Keys.Seal([]byte(sec), secret.KeyRecord(id)), CreatedAt: now, ExpiresAt: expires}
+	}
+	k := &latchkey.Key{ID: id, AccountID: s.Account.AccountID, Name: id, Policy: latchkey.Policy{Type: latchkey.KeyTypeSecret},
+		Secrets: []latchkey.Secret{secretOf(oldSec, &graceEnd), secretOf(newSec, nil)}, CreatedAt: now, UpdatedAt: now}
+	if err := s.Store.CreateKey(ctx, k, 0); err != nil {
+		t.Fatal(err)
+	}
+	oldC, newC := lktest.Credentials{ID: id, Secret: oldSec}, lktest.Credentials{ID: id, Secret: newSec}
+	forms := func(c lktest.Credentials) []string { return []string{basicHeader(c), "Bearer " + c.Secret} }
+	for _, h := range append(forms(oldC), forms(newC)...) {
+		if _, err := v.Authorization(ctx, h); err != nil {
+			t.Fatalf("within the grace period: %v", err)
+		}
+	}
+	clock = graceEnd
+	for _, h := range forms(oldC) {
+		if _, err := v.Authorization(ctx, h); err != auth.ErrInvalid {
+			t.Fatalf("old secret after its grace period: err = %v, want ErrInvalid", err)
+		}
+	}
+	for _, h := range forms(newC) {
+		if _, err := v.Authorization(ctx, h); err != nil {
+			t.Fatalf("new secret after the old one's grace period: %v", err)
+		}
+	}
 }

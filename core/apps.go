@@ -84,22 +84,32 @@ func (s *Service) DeleteApp(ctx context.Context, p *latchkey.Principal, appID st
 	if _, err := s.appFor(ctx, p, appID); err != nil {
 		return err
 	}
-	err := s.store.DeleteApp(ctx, appID, cascadeCheck(p))
-	s.purge()
+	check, deleted := cascadeCheck(p)
+	err := s.store.DeleteApp(ctx, appID, check)
+	s.forget(deleted()...)
 	return err
 }
 
 // cascadeCheck vetoes a cascading delete that would take a key beyond the
 // principal's rights: a key it could not delete directly must not go with
 // its owner either.
-func cascadeCheck(p *latchkey.Principal) func([]*latchkey.Key) error {
-	return func(keys []*latchkey.Key) error {
+//
+// deleted returns the ids of the keys the check saw, which the cascade took
+// if the delete succeeded, so that exactly they are forgotten.
+func cascadeCheck(p *latchkey.Principal) (check func([]*latchkey.Key) error, deleted func() []string) {
+	var ids []string
+	check = func(keys []*latchkey.Key) error {
 		for _, k := range keys {
 			if withinRights(p, k) != nil {
 				return &latchkey.Error{Code: latchkey.EFORBIDDEN,
 					Message: "Forbidden: that would delete keys with rights beyond this key's; delete or narrow them first"}
 			}
 		}
+		ids = ids[:0]
+		for _, k := range keys {
+			ids = append(ids, k.ID)
+		}
 		return nil
 	}
+	return check, func() []string { return ids }
 }

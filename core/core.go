@@ -24,8 +24,20 @@ import (
 // MaxNameLen bounds a key's, app's or integration's name in any dialect.
 const MaxNameLen = 255
 
-// Purger forgets cached verification state; auth.Verifier implements it.
-type Purger interface{ Purge() }
+// Invalidator keeps the verifier's caches in step with the store;
+// auth.Verifier implements it. The core calls it after every change it
+// commits, naming exactly the keys that changed, so that a change takes
+// effect at once and every other key stays warm.
+type Invalidator interface {
+	// Forget drops what is cached of these keys: they changed or are gone,
+	// or (for a new key) their id may have been remembered as unknown.
+	Forget(keyIDs ...string)
+	// Added tells of new secrets (hashes as the store keeps them), which
+	// may have been remembered as unknown.
+	Added(secretHashes ...[]byte)
+	// Purge drops everything: for changes that touch every key.
+	Purge()
+}
 
 // Option configures a Service when it is made.
 type Option func(*Service)
@@ -39,11 +51,11 @@ func WithVerification(checker CredentialChecker, limiter *ratelimit.Limiter, rec
 
 // Service is the domain service.
 type Service struct {
-	store  latchkey.Store
-	keys   *secret.Keyring
-	env    secret.Environment
-	purger Purger
-	now    func() time.Time
+	store latchkey.Store
+	keys  *secret.Keyring
+	env   secret.Environment
+	cache Invalidator
+	now   func() time.Time
 
 	checker CredentialChecker
 	limiter *ratelimit.Limiter
@@ -51,10 +63,10 @@ type Service struct {
 }
 
 // New returns the service over store. keys hashes and seals secrets, env is
-// the environment new secrets are marked with, and purger (may be nil) is told
-// whenever a key stops being what it was.
-func New(store latchkey.Store, keys *secret.Keyring, env secret.Environment, purger Purger, opts ...Option) *Service {
-	s := &Service{store: store, keys: keys, env: env, purger: purger, now: time.Now}
+// the environment new secrets are marked with, and cache (may be nil) is told
+// of every key that changes, appears or goes.
+func New(store latchkey.Store, keys *secret.Keyring, env secret.Environment, cache Invalidator, opts ...Option) *Service {
+	s := &Service{store: store, keys: keys, env: env, cache: cache, now: time.Now}
 	for _, opt := range opts {
 		opt(s)
 	}
@@ -67,9 +79,23 @@ func (s *Service) SetClock(now func() time.Time) { s.now = now }
 // timestamp is now, in UTC, to the microsecond the stores keep.
 func (s *Service) timestamp() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
 
-func (s *Service) purge() {
-	if s.purger != nil {
-		s.purger.Purge()
+// forget tells the cache that these keys changed or went away.
+func (s *Service) forget(keyIDs ...string) {
+	if s.cache != nil && len(keyIDs) > 0 {
+		s.cache.Forget(keyIDs...)
+	}
+}
+
+// added tells the cache of a new key, or of new secrets of a key: the id
+// and the secrets may have been remembered as unknown, and the key, if
+// cached, has changed.
+func (s *Service) added(keyID string, secrets ...latchkey.Secret) {
+	if s.cache == nil {
+		return
+	}
+	s.cache.Forget(keyID)
+	for _, sec := range secrets {
+		s.cache.Added(sec.Hash)
 	}
 }
 
@@ -143,6 +169,7 @@ func (s *Service) Bootstrap(ctx context.Context, name string) (*latchkey.Account
 	if err := s.store.CreateAccountWithKey(ctx, a, k); err != nil {
 		return nil, nil, err
 	}
+	s.added(k.ID, k.Secrets...)
 	return a, k, nil
 }
 

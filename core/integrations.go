@@ -109,8 +109,9 @@ func (s *Service) DeleteIntegration(ctx context.Context, p *latchkey.Principal, 
 	if _, err := s.integrationFor(ctx, p, appID, integrationID); err != nil {
 		return err
 	}
-	err := s.store.DeleteIntegration(ctx, appID, integrationID, cascadeCheck(p))
-	s.purge()
+	check, deleted := cascadeCheck(p)
+	err := s.store.DeleteIntegration(ctx, appID, integrationID, check)
+	s.forget(deleted()...)
 	return err
 }
 

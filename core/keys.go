@@ -90,6 +90,7 @@ func (s *Service) CreateKey(ctx context.Context, p *latchkey.Principal, spec Key
 	if err := s.store.CreateKey(ctx, k, spec.MaxPerOwner); err != nil {
 		return nil, err
 	}
+	s.added(k.ID, k.Secrets...)
 	return k, nil
 }
 
@@ -141,7 +142,7 @@ func (s *Service) UpdateKey(ctx context.Context, p *latchkey.Principal, owner la
 	if err := s.store.UpdateKey(ctx, k); err != nil {
 		return nil, err
 	}
-	s.purge()
+	s.forget(k.ID)
 	return k, s.unseal(k)
 }
 
@@ -245,7 +246,7 @@ func (s *Service) DeleteKey(ctx context.Context, p *latchkey.Principal, owner la
 			Message: "a key cannot delete itself; delete it with another key"}
 	}
 	err = s.store.DeleteKey(ctx, keyID)
-	s.purge()
+	s.forget(keyID)
 	return err
 }
 

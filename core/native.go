@@ -63,7 +63,7 @@ func (s *Service) RollKey(ctx context.Context, p *latchkey.Principal, owner latc
 	if err := s.store.RollKey(ctx, keyID, next, oldUntil); err != nil {
 		return nil, err
 	}
-	s.purge()
+	s.added(keyID, next)
 	if k, err = s.store.Key(ctx, keyID); err != nil {
 		return nil, err
 	}

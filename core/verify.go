@@ -35,8 +35,8 @@ type VerifyRequest struct {
 	// Client is the address the credential was presented from; the zero
 	// Addr if unknown, which a key with allowed addresses refuses.
 	Client netip.Addr
-	// Cost is what the request takes from the key's rate limit: 1 by
-	// default, 0 to check without taking anything.
+	// Cost is what the request takes from the key's rate limit: 1 to
+	// MaxVerifyCost; callers default it to 1.
 	Cost int
 }
 
@@ -142,8 +142,8 @@ func checkVerifyRequest(req *VerifyRequest) error {
 		return latchkey.Invalid("apps", "at most 100 apps")
 	case len(req.Permissions) > MaxVerifyPermissions:
 		return latchkey.Invalid("permissions", "at most 100 permissions")
-	case req.Cost < 0 || req.Cost > MaxVerifyCost:
-		return latchkey.Invalid("cost", "cost must be between 0 and 1000000")
+	case req.Cost < 1 || req.Cost > MaxVerifyCost:
+		return latchkey.Invalid("cost", "cost must be between 1 and 1000000")
 	}
 	return nil
 }

@@ -11,14 +11,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/core"
 	"github.com/latchkey/latchkey/httpapi/web"
 	"github.com/latchkey/latchkey/internal/datadir"
+	"github.com/latchkey/latchkey/ratelimit"
 	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/store/sqlite"
+	"github.com/latchkey/latchkey/usage"
 )
 
 type flagSet = flag.FlagSet
@@ -143,9 +146,15 @@ func openApp(ctx context.Context, cfg *config, logger *slog.Logger) (*app, error
 		return nil, err
 	}
 	verifier := auth.NewVerifier(store, keys, nil, auth.WithJWTPolicy(cfg.jwt))
-	svc := core.New(store, keys, secret.Environment(cfg.environment), verifier)
-	return &app{store: store, svc: svc, verifier: verifier}, nil
+	recorder := usage.New(store.AddUsage, usageFlushInterval, nil, usage.WithLogger(logger))
+	svc := core.New(store, keys, secret.Environment(cfg.environment), verifier,
+		core.WithVerification(verifier, ratelimit.New(), recorder))
+	return &app{store: store, svc: svc, verifier: verifier, usage: recorder}, nil
 }
+
+// usageFlushInterval is how often usage counts are written: a crash loses
+// at most this much of them; a graceful shutdown loses none.
+const usageFlushInterval = 5 * time.Second
 
 // resolveMasterKey finds the master key: LATCHKEY_MASTER_KEY, else the
 // configured file, else master.key in the data directory, which is generated

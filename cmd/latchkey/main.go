@@ -26,6 +26,7 @@ import (
 	"github.com/latchkey/latchkey/core"
 	"github.com/latchkey/latchkey/httpapi"
 	"github.com/latchkey/latchkey/internal/datadir"
+	"github.com/latchkey/latchkey/usage"
 )
 
 func main() {
@@ -37,7 +38,7 @@ func main() {
 	}
 }
 
-const usage = `Usage: latchkey <command> [flags]
+const usageText = `Usage: latchkey <command> [flags]
 
 Commands:
   serve       start the server
@@ -50,7 +51,7 @@ Run "latchkey <command> -h" for a command's flags.
 // run it in-process.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usageText)
 		return errors.New("no command given")
 	}
 	switch args[0] {
@@ -59,10 +60,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "bootstrap":
 		return bootstrap(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usageText)
 		return nil
 	default:
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usageText)
 		return fmt.Errorf("unknown command %q", args[0])
 	}
 }
@@ -76,7 +77,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return err
 	}
 	defer app.unlock() // runs last, once the store is closed
-	defer app.store.Close()
+	defer app.close()
 
 	credsPath := filepath.Join(cfg.dataDir, initialCredentialsFile)
 	if n, err := app.svc.CountAccounts(ctx); err != nil {
@@ -160,7 +161,7 @@ func bootstrap(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
-	defer app.store.Close()
+	defer app.close()
 	creds, err := newAccount(ctx, app.svc, name)
 	if err != nil {
 		return err
@@ -202,4 +203,13 @@ type app struct {
 	verifier *auth.Verifier
 	// unlock releases the data directory (serve only).
 	unlock func() error
+	// usage counts verifications and writes them in batches.
+	usage *usage.Recorder
+}
+
+// close flushes what is left of the usage counts, then closes the store.
+func (a *app) close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return errors.Join(a.usage.Close(ctx), a.store.Close())
 }

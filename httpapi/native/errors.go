@@ -50,8 +50,8 @@ func (e *fieldErrors) err() error {
 }
 
 func writeErrorJSON(w http.ResponseWriter, status int, code, message string, fields []fieldError) {
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", "Bearer")
+	if status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="latchkey"`)
 	}
 	web.WriteJSON(w, status, errorBody{errorJSON{Code: code, Message: message, Fields: fields}})
 }

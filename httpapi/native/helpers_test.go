@@ -164,7 +164,7 @@ func wantError(t *testing.T, resp *http.Response, body []byte, status int, code 
 	if e.Error.Code != code || e.Error.Message == "" {
 		t.Fatalf("error = %s, want code %q and a message", body, code)
 	}
-	if status == http.StatusUnauthorized && resp.Header.Get("WWW-Authenticate") != "Bearer" {
+	if status == http.StatusUnauthorized && !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), `Bearer realm="latchkey"`) {
 		t.Errorf("401 with WWW-Authenticate %q, want Bearer", resp.Header.Get("WWW-Authenticate"))
 	}
 	if code != "invalid_request" {

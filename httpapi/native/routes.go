@@ -55,6 +55,8 @@ func (s *surface) routes() []route {
 		{pattern: "GET /v1/keys/{id}/usage", operationID: "GetKeyUsage", handle: s.keyUsage},
 
 		{pattern: "GET /v1/whoami", operationID: "WhoAmI", anyKey: true, handle: s.whoami},
+
+		{pattern: "POST /v1/verify", operationID: core.PermissionVerifyKey, handle: s.verify},
 	}
 }
 
@@ -68,6 +70,10 @@ func AddRoutes(mux *http.ServeMux, logger *slog.Logger, cfg web.Config, svc *cor
 	for _, rt := range s.routes() {
 		mux.Handle(rt.pattern, s.operation(rt))
 	}
+	// Gateways present no key of their own, so authorize is not an
+	// operation: it authenticates the credential it relays.
+	mux.HandleFunc(authorizePath, s.authorize)
+	mux.HandleFunc(authorizePath+"/", s.authorize)
 	mux.HandleFunc(fallback, func(w http.ResponseWriter, r *http.Request) {
 		s.noRoute(mux, w, r)
 	})

@@ -1,8 +1,10 @@
 package web
 
 import (
+	"encoding/base64"
 	"net/http"
 	"net/netip"
+	"strings"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/auth"
@@ -69,4 +71,32 @@ func credential(r *http.Request, v *auth.Verifier) (*latchkey.Principal, error) 
 	}
 	SetKeyID(r.Context(), p.KeyID)
 	return p, nil
+}
+
+// CredentialOf returns the credential a request carries, in the one form
+// the verify API takes: a secret (REB-APIKEY, X-API-Key, a bare secret in
+// Authorization, or Bearer <secret>), a JWT (Bearer <JWT>), or
+// "keyId:secret" (Basic). "" if it carries none that could be one.
+func CredentialOf(r *http.Request) string {
+	for _, name := range []string{"REB-APIKEY", "X-API-Key"} {
+		if v := strings.TrimSpace(r.Header.Get(name)); v != "" {
+			return v
+		}
+	}
+	value := strings.TrimSpace(r.Header.Get("Authorization"))
+	scheme, rest, found := strings.Cut(value, " ")
+	rest = strings.TrimSpace(rest)
+	switch {
+	case !found:
+		return value // a bare secret, as Rebilly's publishable keys are sent
+	case strings.EqualFold(scheme, "Bearer"):
+		return rest
+	case strings.EqualFold(scheme, "Basic"):
+		raw, err := base64.StdEncoding.DecodeString(rest)
+		if err != nil || !strings.Contains(string(raw), ":") {
+			return ""
+		}
+		return string(raw)
+	}
+	return ""
 }

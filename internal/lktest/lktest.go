@@ -19,14 +19,17 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/core"
 	"github.com/latchkey/latchkey/httpapi"
 	"github.com/latchkey/latchkey/httpapi/web"
+	"github.com/latchkey/latchkey/ratelimit"
 	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/store/sqlite"
+	"github.com/latchkey/latchkey/usage"
 )
 
 // Stack is a running Latchkey in process.
@@ -36,7 +39,9 @@ type Stack struct {
 	Keys     *secret.Keyring
 	Verifier *auth.Verifier
 	Svc      *core.Service
-	Handler  http.Handler
+	// Usage counts verifications; it writes to the store only when flushed.
+	Usage   *usage.Recorder
+	Handler http.Handler
 	// Server serves Handler on a loopback port.
 	Server *httptest.Server
 	// Account is the bootstrap account key.
@@ -81,7 +86,11 @@ func NewWithConfig(tb testing.TB, cfg web.Config) *Stack {
 		tb.Fatal(err)
 	}
 	s.Verifier = auth.NewVerifier(s.Store, s.Keys, nil)
-	s.Svc = core.New(s.Store, s.Keys, secret.Live, s.Verifier)
+	// Usage is flushed by the tests that look at it (Stack.Usage.Flush), and
+	// by Close when the test ends, before the store closes.
+	s.Usage = usage.New(s.Store.AddUsage, time.Hour, nil)
+	tb.Cleanup(func() { s.Usage.Close(context.Background()) })
+	s.Svc = core.New(s.Store, s.Keys, secret.Live, s.Verifier, core.WithVerification(s.Verifier, ratelimit.New(), s.Usage))
 	logger := slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s.Handler = httpapi.NewServer(logger, cfg, s.Svc, s.Verifier)
 	s.Server = httptest.NewServer(s.Handler)

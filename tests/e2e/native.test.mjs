@@ -197,7 +197,7 @@ test('keys: patch, roll with grace 0 and 1h, whoami, delete', async () => {
 test('errors: one format for every refusal', async () => {
   const unauth = await api('GET', '/v1/keys', { secret: '' });
   assertError(unauth, 401, 'unauthorized');
-  assert.equal(unauth.headers.get('www-authenticate'), 'Bearer');
+  assert.equal(unauth.headers.get('www-authenticate'), 'Bearer realm="latchkey"');
 
   assertError(await api('POST', '/v1/keys', { body: '{"name":' }), 400, 'invalid_request', []);
   assertError(await api('POST', '/v1/keys', {

@@ -1,0 +1,182 @@
+package native
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/core"
+	"github.com/latchkey/latchkey/httpapi/web"
+)
+
+// authorizePath is where gateways ask: /v1/authorize and every path below
+// it, with any method, because Envoy's HTTP ext_authz sends the original
+// method and path under the prefix it is configured with.
+const authorizePath = "/v1/authorize"
+
+// Limits of the authorize query.
+const maxAuthorizeParams = 100
+
+// The identity headers a gateway passes on to the protected API.
+const (
+	headerCode        = "X-Latchkey-Code"
+	headerKeyID       = "X-Latchkey-Key-Id"
+	headerOwner       = "X-Latchkey-Owner"
+	headerPermissions = "X-Latchkey-Permissions"
+	headerMetadata    = "X-Latchkey-Metadata"
+	// Set by a gateway that appends the client's path (Envoy) to say what to
+	// check, as the query does on /v1/authorize itself.
+	headerApp        = "X-Latchkey-App"
+	headerPermission = "X-Latchkey-Permission"
+)
+
+// authorize answers a gateway: is the end client's credential good for this
+// request? 200 with identity headers; 401 with WWW-Authenticate for no key
+// or one that is unknown, expired or disabled; 403 for a missing permission
+// or a disallowed address; 429 with Retry-After over the rate limit; 503 if
+// Latchkey cannot decide. The gateway itself presents no key: it relays its
+// client's, in any form Latchkey accepts.
+//
+// What to check comes from the gateway's configuration, never from the
+// client: on /v1/authorize itself (nginx, Traefik: the gateway writes that
+// URL) from the query — app (repeatable) limits the keys that count to
+// those apps', permission (repeatable) must all be granted, cost (default
+// 1), and gateway=nginx, which makes a rate-limited answer a 403 with
+// X-Latchkey-Code: RATE_LIMITED because nginx's auth_request turns any
+// status but 2xx, 401 and 403 into 500 (the shipped nginx configuration
+// turns it back into 429). Below it (Envoy appends the client's own path
+// and query) the query is the client's, so it is ignored, and the same
+// settings come from X-Latchkey-App and X-Latchkey-Permission headers that
+// the gateway adds (comma-separated or repeated).
+func (s *surface) authorize(w http.ResponseWriter, r *http.Request) {
+	req := core.VerifyRequest{Credential: web.CredentialOf(r), Client: s.cfg.ClientIP(r), Cost: 1}
+	q := r.URL.Query()
+	if r.URL.Path == authorizePath {
+		req.Apps, req.Permissions = nonEmpty(q["app"]), nonEmpty(q["permission"])
+		if c := q.Get("cost"); c != "" {
+			if _, err := fmt.Sscan(c, &req.Cost); err != nil || req.Cost < 1 || req.Cost > core.MaxVerifyCost {
+				writeErrorJSON(w, http.StatusBadRequest, "invalid_request", "cost must be an integer from 1 to 1000000.",
+					[]fieldError{{Field: "cost", Message: "Must be an integer from 1 to 1000000."}})
+				return
+			}
+		}
+	} else {
+		q = nil
+		req.Apps = headerList(r.Header.Values(headerApp))
+		req.Permissions = headerList(r.Header.Values(headerPermission))
+	}
+	if len(req.Apps) > maxAuthorizeParams || len(req.Permissions) > maxAuthorizeParams {
+		writeErrorJSON(w, http.StatusBadRequest, "invalid_request", "At most 100 apps and 100 permissions.", []fieldError{})
+		return
+	}
+	h := w.Header()
+	if req.Credential == "" {
+		h.Set("WWW-Authenticate", `Bearer realm="latchkey"`)
+		h.Set(headerCode, string(latchkey.CodeNotFound))
+		writeErrorJSON(w, http.StatusUnauthorized, "unauthorized", "An API key is required.", nil)
+		return
+	}
+	res, err := s.svc.Verify(r.Context(), nil, req)
+	if err != nil {
+		if latchkey.ErrorCode(err) == latchkey.EINVALID {
+			s.writeError(w, r, err)
+			return
+		}
+		// Fail closed, and say it is Latchkey that could not decide, so a
+		// gateway can tell an outage from a refusal.
+		s.logger.Error("authorize: cannot decide", "err", err)
+		writeErrorJSON(w, http.StatusServiceUnavailable, "unavailable", "Cannot verify keys right now.", nil)
+		return
+	}
+	if res.Key != nil {
+		web.SetKeyID(r.Context(), res.Key.KeyID)
+	}
+	h.Set(headerCode, string(res.Code))
+	setRateLimitHeaders(h, res.RateLimit, time.Now())
+	status := http.StatusOK
+	switch res.Code {
+	case latchkey.CodeValid:
+		setIdentityHeaders(h, res.Key)
+	case latchkey.CodeNotFound, latchkey.CodeExpired, latchkey.CodeDisabled:
+		status = http.StatusUnauthorized
+		h.Set("WWW-Authenticate", `Bearer realm="latchkey", error="invalid_token"`)
+	case latchkey.CodeRateLimited:
+		status = http.StatusTooManyRequests
+		if q != nil && q.Get("gateway") == "nginx" {
+			status = http.StatusForbidden
+		}
+	default: // INSUFFICIENT_PERMISSIONS, IP_NOT_ALLOWED
+		status = http.StatusForbidden
+	}
+	web.WriteJSON(w, status, renderVerdict(res))
+}
+
+// setIdentityHeaders tells the protected API whose key it was.
+func setIdentityHeaders(h http.Header, k *latchkey.Principal) {
+	owner := renderOwner(latchkey.KeyOwner{AccountID: k.AccountID, AppID: k.AppID, IntegrationID: k.IntegrationID})
+	h.Set(headerKeyID, k.KeyID)
+	h.Set(headerOwner, owner.Type+":"+owner.ID)
+	perms, _ := splitACL(k.Policy.ACL)
+	h.Set(headerPermissions, strings.Join(perms, ","))
+	if k.Policy.Metadata != nil {
+		h.Set(headerMetadata, headerJSON(k.Policy.Metadata))
+	}
+}
+
+// headerJSON encodes v as JSON that is safe in a header value: ASCII only
+// (other characters as \u escapes), so no byte can end the header or be
+// mangled on its way.
+func headerJSON(v any) string {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return ""
+	}
+	b := bytes.TrimSpace(buf.Bytes())
+	var out strings.Builder
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		switch {
+		case r < 0x80:
+			out.WriteByte(b[0])
+		case r > 0xFFFF:
+			r -= 0x10000
+			fmt.Fprintf(&out, `\u%04x\u%04x`, 0xD800+(r>>10), 0xDC00+(r&0x3FF))
+		default:
+			fmt.Fprintf(&out, `\u%04x`, r)
+		}
+		b = b[size:]
+	}
+	return out.String()
+}
+
+// headerList splits comma-separated header values, dropping empty ones.
+func headerList(values []string) []string {
+	var out []string
+	for _, v := range values {
+		for _, part := range strings.Split(v, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				out = append(out, part)
+			}
+		}
+	}
+	return out
+}
+
+// nonEmpty drops empty values: a gateway configuration may pass a
+// parameter whose variable is unset in some locations.
+func nonEmpty(values []string) []string {
+	out := values[:0:0]
+	for _, v := range values {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
