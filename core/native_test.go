@@ -138,3 +138,41 @@ func TestTimeAndRateAreInherited(t *testing.T) {
 		}
 	}
 }
+
+// TestChangesAreTargeted: changing one key leaves every other key warm —
+// it verifies with the store closed — while the changed key is re-read.
+func TestChangesAreTargeted(t *testing.T) {
+	s := lktest.New(t)
+	ctx := context.Background()
+	admin := s.Principal(t)
+	var keys []*latchkey.Key
+	for _, name := range []string{"changed", "deleted", "rolled", "bystander"} {
+		k, err := s.Svc.CreateKey(ctx, admin, core.KeySpec{Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Verifier.Secret(ctx, k.Secrets[0].Plain); err != nil { // warm
+			t.Fatal(err)
+		}
+		keys = append(keys, k)
+	}
+	disabled := latchkey.Policy{Disabled: true}
+	if _, err := s.Svc.UpdateKey(ctx, admin, latchkey.KeyOwner{}, keys[0].ID, "changed", disabled); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Svc.DeleteKey(ctx, admin, latchkey.KeyOwner{}, keys[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Svc.RollKey(ctx, admin, latchkey.KeyOwner{}, keys[2].ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	s.Store.Close() // from here on, only what is cached can answer
+	if _, err := s.Verifier.Secret(ctx, keys[3].Secrets[0].Plain); err != nil {
+		t.Errorf("the bystander key is no longer warm after changes to other keys: %v", err)
+	}
+	for _, k := range keys[:3] {
+		if _, err := s.Verifier.Secret(ctx, k.Secrets[0].Plain); err == nil {
+			t.Errorf("key %q still verifies from the cache after it changed", k.Name)
+		}
+	}
+}
