@@ -87,16 +87,21 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func logRequests(logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		ctx, keyID := web.WithLogInfo(r.Context())
+		ctx, info := web.WithLogInfo(r.Context())
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r.WithContext(ctx))
-		logger.LogAttrs(ctx, slog.LevelInfo, "request",
+		keyID, origin := info()
+		attrs := []slog.Attr{
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.Int("status", sw.status),
 			slog.Duration("duration", time.Since(start)),
-			slog.String("key", keyID()),
+			slog.String("key", keyID),
 			slog.String("remote", r.RemoteAddr),
-		)
+		}
+		if origin != "" {
+			attrs = append(attrs, slog.String("for", origin))
+		}
+		logger.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
 	})
 }

@@ -55,6 +55,8 @@ const (
 // the gateway adds (comma-separated or repeated).
 func (s *surface) authorize(w http.ResponseWriter, r *http.Request) {
 	req := core.VerifyRequest{Credential: web.CredentialOf(r), Client: s.cfg.ClientIP(r), Cost: 1}
+	method, uri := originOf(r)
+	web.SetOrigin(r.Context(), method, uri)
 	q := r.URL.Query()
 	if r.URL.Path == authorizePath {
 		req.Apps, req.Permissions = nonEmpty(q["app"]), nonEmpty(q["permission"])
@@ -154,6 +156,22 @@ func headerJSON(v any) string {
 		b = b[size:]
 	}
 	return out.String()
+}
+
+// originOf is the request a gateway asks about: X-Original-Method and
+// X-Original-URI (nginx), X-Forwarded-Method and X-Forwarded-Uri (Traefik),
+// or the request itself below the prefix (Envoy). It is logged, not used
+// to decide: what to check is the gateway's configuration.
+func originOf(r *http.Request) (method, uri string) {
+	for _, pair := range [][2]string{{"X-Original-Method", "X-Original-URI"}, {"X-Forwarded-Method", "X-Forwarded-Uri"}} {
+		if m, u := r.Header.Get(pair[0]), r.Header.Get(pair[1]); m != "" || u != "" {
+			return m, u
+		}
+	}
+	if rest := strings.TrimPrefix(r.URL.Path, authorizePath); rest != r.URL.Path && rest != "" {
+		return r.Method, rest
+	}
+	return "", ""
 }
 
 // headerList splits comma-separated header values, dropping empty ones.

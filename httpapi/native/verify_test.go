@@ -320,3 +320,21 @@ func TestAuthorizeBelowPrefix(t *testing.T) {
 	resp, body = s.Do(t, "GET", "/v1/authorize/orders", "", "", gateway...)
 	wantStatus(t, resp, body, http.StatusForbidden)
 }
+
+// TestAuthorizeLogsOrigin: the request log names the request a gateway
+// asked about, without its query (which may carry a credential).
+func TestAuthorizeLogsOrigin(t *testing.T) {
+	s := newStack(t)
+	k := s.createKey(t, s.admin, `{"name":"k"}`)
+	s.authorize(t, "/v1/authorize", "X-API-Key", k.Secret, "X-Original-Method", "POST", "X-Original-URI", "/orders/17?api_key="+k.Secret)
+	s.Do(t, "PUT", "/v1/authorize/items/3?token="+k.Secret, "", "", "X-API-Key", k.Secret)
+	logs := s.Logs()
+	for _, want := range []string{`for="POST /orders/17"`, `for="PUT /items/3"`, "key=" + k.ID} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %s:\n%s", want, logs)
+		}
+	}
+	if strings.Contains(logs, k.Secret) {
+		t.Error("the log holds the secret")
+	}
+}

@@ -91,16 +91,29 @@ func AllowedMethods(mux *http.ServeMux, r *http.Request, fallbacks ...string) []
 	return allowed
 }
 
-// logInfo carries what a surface learns about a request (the key it was
-// authenticated with) back to the request log.
-type logInfo struct{ keyID string }
+// logInfo carries what a surface learns about a request back to the
+// request log: the key it was authenticated with, and for a gateway's
+// authorize call, the request the gateway is asking about.
+type logInfo struct{ keyID, origin string }
 
 type logInfoKey struct{}
 
-// WithLogInfo returns a context that can carry a key id to the request log.
-func WithLogInfo(ctx context.Context) (context.Context, func() (keyID string)) {
+// WithLogInfo returns a context that can carry a key id and an origin to
+// the request log, and a function that reads them.
+func WithLogInfo(ctx context.Context) (context.Context, func() (keyID, origin string)) {
 	info := &logInfo{}
-	return context.WithValue(ctx, logInfoKey{}, info), func() string { return info.keyID }
+	return context.WithValue(ctx, logInfoKey{}, info), func() (string, string) { return info.keyID, info.origin }
+}
+
+// SetOrigin records, for the request log, the request a gateway asks
+// about ("GET /orders/17"). Only the path of uri is kept: a query may
+// carry a client's credential, and logs never carry one. It is the
+// client's own text, logged and never trusted for a decision.
+func SetOrigin(ctx context.Context, method, uri string) {
+	path, _, _ := strings.Cut(uri, "?")
+	if info, ok := ctx.Value(logInfoKey{}).(*logInfo); ok && (method != "" || path != "") {
+		info.origin = strings.TrimSpace(method + " " + path)
+	}
 }
 
 // SetKeyID records which key authenticated the request, for the request log.
