@@ -521,22 +521,26 @@ func (v *Verifier) JWT(ctx context.Context, token string) (*latchkey.Principal, 
 		// An unknown or missing kid, or a store failure.
 		return nil, errKeyID
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return nil, ErrJWTExpired
+		// The library checks exp only once the signature holds, so the
+		// token proved its key: say which, as for an expired key.
+		return e.principal, ErrJWTExpired
 	case err != nil:
 		return nil, ErrJWTInvalid
 	}
-	now := v.now()
-	if err := v.checkPolicy(&c, now); err != nil {
-		return nil, err
-	}
-	if e.expired(now) {
-		return nil, ErrKeyExpired
-	}
-	if e.principal.Policy.Disabled {
-		return nil, ErrKeyDisabled
-	}
 	if c.Scope != string(e.principal.Scope) {
 		return nil, ErrJWTScope
+	}
+	now := v.now()
+	if err := v.checkPolicy(&c, now); err != nil {
+		return e.principal, err
+	}
+	// The signature proved the key: its principal comes with the refusal
+	// (see entry.admit).
+	if e.expired(now) {
+		return e.principal, ErrKeyExpired
+	}
+	if e.principal.Policy.Disabled {
+		return e.principal, ErrKeyDisabled
 	}
 	v.rememberToken(token, e, &c, gen)
 	return e.principal, nil
@@ -544,17 +548,18 @@ func (v *Verifier) JWT(ctx context.Context, token string) (*latchkey.Principal, 
 
 // check answers for a token from the cache, as a fresh check would.
 func (vt *verifiedToken) check(now time.Time) (*latchkey.Principal, error) {
+	p := vt.entry.principal
 	switch {
 	case vt.entry.expired(now):
-		return nil, ErrKeyExpired
+		return p, ErrKeyExpired
 	case !vt.until.IsZero() && !now.Before(vt.until):
-		return nil, vt.ended
-	case vt.entry.principal.Policy.Disabled:
+		return p, vt.ended
+	case p.Policy.Disabled:
 		// Forget drops a key's tokens when it is disabled; this holds even
 		// if an entry of a disabled key were ever cached.
-		return nil, ErrKeyDisabled
+		return p, ErrKeyDisabled
 	}
-	return vt.entry.principal, nil
+	return p, nil
 }
 
 // dropToken removes a cached token whose key was forgotten, unless it was
