@@ -48,7 +48,9 @@ func (s *surface) keyUsage(w http.ResponseWriter, r *http.Request, p *latchkey.P
 	to, hasTo := readTime("to")
 	from, hasFrom := readTime("from")
 	if !hasTo {
-		to = time.Now().UTC().Truncate(time.Second)
+		// The end of the current minute, so that the minute now running,
+		// whose bucket starts before now, is in the report.
+		to = time.Now().UTC().Truncate(time.Minute).Add(time.Minute)
 	}
 	if !hasFrom {
 		from = to.Add(-defaultUsageRange)
