@@ -83,25 +83,33 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // logRequests logs one line per request: method, path, status, duration and
 // the id of the key that authenticated it. Headers and bodies are never
-// logged, so neither are secrets.
+// logged, so neither are secrets. Verifications are logged at debug level
+// (see web.LogInfo), unless they fail with a 5xx.
 func logRequests(logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ctx, info := web.WithLogInfo(r.Context())
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r.WithContext(ctx))
-		keyID, origin := info()
+		seen := info()
+		level := slog.LevelInfo
+		if seen.Verification && sw.status < http.StatusInternalServerError {
+			level = slog.LevelDebug
+		}
+		if !logger.Enabled(ctx, level) {
+			return
+		}
 		attrs := []slog.Attr{
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.Int("status", sw.status),
 			slog.Duration("duration", time.Since(start)),
-			slog.String("key", keyID),
+			slog.String("key", seen.KeyID),
 			slog.String("remote", r.RemoteAddr),
 		}
-		if origin != "" {
-			attrs = append(attrs, slog.String("for", origin))
+		if seen.Origin != "" {
+			attrs = append(attrs, slog.String("for", seen.Origin))
 		}
-		logger.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
+		logger.LogAttrs(ctx, level, "request", attrs...)
 	})
 }

@@ -133,9 +133,10 @@ func WellFormed(s string) bool {
 			return false
 		}
 	}
-	body := s[:len(s)-checksumLen]
+	var sum [checksumLen]byte
+	appendChecksum(sum[:0], s[:len(s)-checksumLen])
 	// The checksum is public data, so a plain comparison leaks nothing.
-	return checksum(body) == s[len(s)-checksumLen:]
+	return string(sum[:]) == s[len(s)-checksumLen:]
 }
 
 // split parses a secret known to be well formed.
@@ -169,9 +170,26 @@ func splitPrefix(s string) (brand, standard, rest string, ok bool) {
 }
 
 func checksum(body string) string {
+	return string(appendChecksum(nil, body))
+}
+
+// appendChecksum appends body's checksum to dst. WellFormed uses it with a
+// buffer on the stack: it runs on every verification.
+func appendChecksum(dst []byte, body string) []byte {
 	var b [4]byte
-	binary.BigEndian.PutUint32(b[:], crc32.ChecksumIEEE([]byte(body)))
-	return enc.EncodeToString(b[:])
+	binary.BigEndian.PutUint32(b[:], crc32IEEE(body))
+	return enc.AppendEncode(dst, b[:])
+}
+
+// crc32IEEE is crc32.ChecksumIEEE of a string, read in place: converting
+// the string to a []byte for the library's function would allocate on
+// every verification. The result is the same (see the tests).
+func crc32IEEE(s string) uint32 {
+	crc := ^uint32(0)
+	for i := 0; i < len(s); i++ {
+		crc = crc32.IEEETable[byte(crc)^s[i]] ^ crc>>8
+	}
+	return ^crc
 }
 
 func urlSafe(c byte) bool {

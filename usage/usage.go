@@ -12,15 +12,19 @@
 // nothing; they are dropped after two flushes in a row with nothing
 // recorded for them.
 //
-// A goroutine flushes every interval. A flush takes the counts recorded
-// since the last one, adds them to any left from flushes that failed, and
-// hands the lot to the sink, one row per key, minute and outcome, with each
-// key's latest VALID verification. If the sink fails, everything is kept and
-// sent again, merged with newer counts, at the next flush. If it keeps
-// failing, the rows kept are capped (100,000 by default, see
-// WithMaxPending): beyond the cap, the oldest minutes are dropped whole,
-// logged at warning level and counted in Dropped. The latest-use times are
-// one per key and never dropped.
+// A goroutine flushes the counts of every key once an interval, a slice
+// of the shards at a time spread over the interval, so that each flush is
+// small (see flushParts). A flush takes the counts recorded since the last
+// one, adds them to any left from flushes that failed, and hands the lot
+// to the sink, one row per key, minute and outcome, with each key's latest
+// VALID verification, unless a flush has already sent one of the same
+// minute for that key: the latest use is precise to the minute, and costs
+// the sink one write per key and minute however busy the key. If the sink
+// fails, everything is kept and sent again, merged with newer counts, at
+// the next flush. If it keeps failing, the rows kept are capped (100,000
+// by default, see WithMaxPending): beyond the cap, the oldest minutes are
+// dropped whole, logged at warning level and counted in Dropped. The
+// latest-use times are one per key and never dropped.
 //
 // Close stops the goroutine and flushes what is left, retrying a failing
 // sink until its context ends, so a graceful shutdown loses nothing while
@@ -99,6 +103,9 @@ type Recorder struct {
 	flushMu     sync.Mutex
 	pending     map[row]int64
 	pendingUsed map[string]time.Time
+	// usedMinute is, per key, the minute (Unix minutes) of the latest use
+	// a flush has taken; see takeLastUsed.
+	usedMinute map[string]int64
 
 	dropped atomic.Int64
 	stop    chan struct{}
@@ -182,7 +189,7 @@ func New(sink Sink, interval time.Duration, now func() time.Time, opts ...Option
 		sink: sink, interval: interval, now: now,
 		log: slog.Default(), maxPending: DefaultMaxPending,
 		seed: maphash.MakeSeed(), stripeMask: uint64(stripes - 1),
-		pending: map[row]int64{}, pendingUsed: map[string]time.Time{},
+		pending: map[row]int64{}, pendingUsed: map[string]time.Time{}, usedMinute: map[string]int64{},
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	for i := range r.shards {
@@ -262,7 +269,26 @@ func (r *Recorder) Dropped() int64 { return r.dropped.Load() }
 func (r *Recorder) Flush(ctx context.Context) error {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
-	r.collect()
+	r.collect(0, numShards)
+	r.forgetUsedMinutes(r.now())
+	return r.send(ctx)
+}
+
+// flushPart is Flush for the part-th of flushParts slices of the shards
+// (and whatever earlier flushes failed to send). See run.
+func (r *Recorder) flushPart(ctx context.Context, part int) error {
+	r.flushMu.Lock()
+	defer r.flushMu.Unlock()
+	const per = numShards / flushParts
+	r.collect(part*per, (part+1)*per)
+	if part == 0 {
+		r.forgetUsedMinutes(r.now())
+	}
+	return r.send(ctx)
+}
+
+// send hands what collect gathered to the sink. Called with flushMu held.
+func (r *Recorder) send(ctx context.Context) error {
 	if len(r.pending) == 0 && len(r.pendingUsed) == 0 {
 		return nil
 	}
@@ -286,10 +312,10 @@ func (r *Recorder) Flush(ctx context.Context) error {
 	return nil
 }
 
-// collect moves every shard's counts into pending, and drops the counters
-// that stayed idle. Called with flushMu held.
-func (r *Recorder) collect() {
-	for i := range r.shards {
+// collect moves the counts of shards [from, to) into pending, and drops
+// the counters that stayed idle. Called with flushMu held.
+func (r *Recorder) collect(from, to int) {
+	for i := from; i < to; i++ {
 		sh := &r.shards[i]
 		sh.mu.Lock()
 		for _, s := range sh.spilled {
@@ -307,9 +333,7 @@ func (r *Recorder) collect() {
 				}
 			}
 			if c.lastValid != 0 {
-				if t := time.Unix(0, c.lastValid); t.After(r.pendingUsed[id]) {
-					r.pendingUsed[id] = t
-				}
+				r.takeLastUsed(id, c.lastValid)
 				c.lastValid = 0
 			}
 			if found {
@@ -320,6 +344,38 @@ func (r *Recorder) collect() {
 		}
 		sh.mu.Unlock()
 	}
+}
+
+// takeLastUsed adds a key's latest VALID verification (Unix nanoseconds)
+// to what the next flush sends, unless a flush has already taken one of
+// the same minute: a later use in that minute is not sent, so that a busy
+// key's latest use costs the sink one write a minute, not one every flush.
+// Called with flushMu held.
+func (r *Recorder) takeLastUsed(id string, nanos int64) {
+	minute := floorDiv(nanos, int64(time.Minute))
+	t := time.Unix(0, nanos)
+	if prev, ok := r.pendingUsed[id]; ok {
+		// Not sent yet (another stripe of the key, or a failed flush):
+		// the latest wins.
+		if t.After(prev) {
+			r.pendingUsed[id] = t
+			r.usedMinute[id] = max(r.usedMinute[id], minute)
+		}
+		return
+	}
+	if r.usedMinute[id] >= minute {
+		return
+	}
+	r.usedMinute[id] = minute
+	r.pendingUsed[id] = t
+}
+
+// forgetUsedMinutes drops the minutes takeLastUsed keeps once they are
+// past: a use now is of a later minute, and is sent anyway. Called with
+// flushMu held.
+func (r *Recorder) forgetUsedMinutes(now time.Time) {
+	current := floorDiv(now.Unix(), 60)
+	maps.DeleteFunc(r.usedMinute, func(_ string, m int64) bool { return m < current })
 }
 
 // trim enforces the cap on pending rows after a failed flush, dropping the
@@ -354,12 +410,21 @@ func (r *Recorder) trim() {
 		"verifications", lost, "before", time.Unix(cut*60, 0).UTC(), "rowsKept", len(r.pending))
 }
 
-// run flushes every interval until Close.
+// flushParts is how many slices of the shards run flushes, one slice at a
+// time, interval/flushParts apart, so that every count is still sent
+// within one interval. A flush of everything at once, after an interval in
+// which tens of thousands of keys were used, is tens of milliseconds of
+// CPU in one go; on a server with one CPU, requests would queue behind it.
+// A slice at a time, it is a small batch every few hundredths of a second.
+const flushParts = 32
+
+// run flushes, a slice of the shards at a time, until Close.
 func (r *Recorder) run() {
 	defer close(r.done)
-	t := time.NewTicker(r.interval)
+	t := time.NewTicker(r.interval / flushParts)
 	defer t.Stop()
-	for {
+	failing := false
+	for part := 0; ; part = (part + 1) % flushParts {
 		select {
 		case <-r.stop:
 			return
@@ -367,10 +432,15 @@ func (r *Recorder) run() {
 			// A flush that takes longer than this is given up and retried:
 			// the sink applies a batch whole or not at all.
 			ctx, cancel := context.WithTimeout(context.Background(), max(r.interval, 10*time.Second))
-			if err := r.Flush(ctx); err != nil {
-				r.log.Warn("usage: flush failed; will retry", "err", err)
-			}
+			err := r.flushPart(ctx, part)
 			cancel()
+			switch {
+			case err != nil && (!failing || part == 0): // once an interval
+				r.log.Warn("usage: flush failed; will retry", "err", err)
+			case err == nil && failing:
+				r.log.Info("usage: flushes work again")
+			}
+			failing = err != nil
 		}
 	}
 }

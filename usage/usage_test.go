@@ -239,9 +239,10 @@ func TestMinuteBuckets(t *testing.T) {
 			}
 		}
 	}
-	// Only VALID verifications set the last use; b has none.
-	if got := s.lastUsed["a"]; !got.Equal(t0.Add(100 * time.Second)) {
-		t.Errorf("last use of a = %v, want %v", got, t0.Add(100*time.Second))
+	// Only VALID verifications set the last use; b has none. The use at
+	// 100 s is not sent: the first flush sent one of the same minute.
+	if got := s.lastUsed["a"]; !got.Equal(t0.Add(60 * time.Second)) {
+		t.Errorf("last use of a = %v, want %v", got, t0.Add(60*time.Second))
 	}
 	if _, ok := s.lastUsed["b"]; ok {
 		t.Errorf("b, never VALID, has a last use")
@@ -487,5 +488,38 @@ func TestRecordAtUsesTheGivenTime(t *testing.T) {
 	}
 	if n := s.totals[rowKey{"k", t0.Add(5 * time.Minute), latchkey.CodeValid}]; n != 1 || !s.lastUsed["k"].Equal(at) {
 		t.Fatalf("rows %v, last use %v", s.totals, s.lastUsed["k"])
+	}
+}
+
+// TestLastUsedIsSentOncePerMinute: a key verified across several flushes
+// of one minute has its latest use sent by the first of them only; the
+// next minute's use is sent again.
+func TestLastUsedIsSentOncePerMinute(t *testing.T) {
+	s := newSink()
+	c := &clock{}
+	r := newRecorder(t, s, c.now)
+	flush := func() {
+		t.Helper()
+		if err := r.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.set(t0.Add(5 * time.Second))
+	r.Record("k", latchkey.CodeValid)
+	flush()
+	c.set(t0.Add(50 * time.Second))
+	r.Record("k", latchkey.CodeValid)
+	flush()
+	if got := s.lastUsed["k"]; !got.Equal(t0.Add(5 * time.Second)) {
+		t.Fatalf("last use after a second flush in the same minute = %v, want the first, %v", got, t0.Add(5*time.Second))
+	}
+	if n := s.totals[rowKey{"k", t0, latchkey.CodeValid}]; n != 2 {
+		t.Fatalf("count = %d, want 2: counts are sent every flush", n)
+	}
+	c.set(t0.Add(65 * time.Second))
+	r.Record("k", latchkey.CodeValid)
+	flush()
+	if got := s.lastUsed["k"]; !got.Equal(t0.Add(65 * time.Second)) {
+		t.Fatalf("last use in the next minute = %v, want %v", got, t0.Add(65*time.Second))
 	}
 }

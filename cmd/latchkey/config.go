@@ -44,6 +44,7 @@ type config struct {
 	allowPrivate    bool
 	web             web.Config
 	jwt             auth.JWTPolicy
+	logLevel        slog.Level
 }
 
 const defaultDB = "sqlite:./data/latchkey.db"
@@ -63,6 +64,7 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 	fs.StringVar(&cfg.publicURL, "public-url", "", "the URL clients reach this server at, such as https://keys.example.com; the base of every link (env LATCHKEY_PUBLIC_URL)")
 	fs.BoolVar(&cfg.jwt.RequireExp, "jwt-require-exp", false, "refuse JWTs without an exp claim (env LATCHKEY_JWT_REQUIRE_EXP)")
 	fs.DurationVar(&cfg.jwt.MaxAge, "jwt-max-age", 0, "refuse JWTs without iat, and any JWT older than this since its iat, such as 1h; 0: no cap (env LATCHKEY_JWT_MAX_AGE)")
+	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error; debug adds a line for every verify and authorize call (env LATCHKEY_LOG_LEVEL)")
 	fs.BoolVar(&cfg.allowPrivate, "allow-private-ips", false, "let keys' allowedIps name private and other non-public addresses (env LATCHKEY_ALLOW_PRIVATE_IPS)")
 	for _, f := range extra {
 		f(fs)
@@ -79,7 +81,7 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 	for name, env := range map[string]string{"addr": "LATCHKEY_ADDR", "db": "LATCHKEY_DB", "master-key-file": "LATCHKEY_MASTER_KEY_FILE",
 		"environment": "LATCHKEY_ENVIRONMENT", "trusted-proxies": "LATCHKEY_TRUSTED_PROXIES", "forwarded-header": "LATCHKEY_FORWARDED_HEADER",
 		"public-url": "LATCHKEY_PUBLIC_URL", "allow-private-ips": "LATCHKEY_ALLOW_PRIVATE_IPS",
-		"jwt-require-exp": "LATCHKEY_JWT_REQUIRE_EXP", "jwt-max-age": "LATCHKEY_JWT_MAX_AGE"} {
+		"jwt-require-exp": "LATCHKEY_JWT_REQUIRE_EXP", "jwt-max-age": "LATCHKEY_JWT_MAX_AGE", "log-level": "LATCHKEY_LOG_LEVEL"} {
 		if v := getenv(env); v != "" && !set[name] {
 			if err := fs.Set(name, v); err != nil {
 				return nil, err

@@ -350,3 +350,42 @@ func TestJWTLifetimeFlags(t *testing.T) {
 		t.Error("a negative --jwt-max-age was accepted")
 	}
 }
+
+// Gateways call authorize for every request they serve, so those calls are
+// logged only at debug level; other requests are logged at info.
+func TestLogLevel(t *testing.T) {
+	get := func(t *testing.T, url string) {
+		t.Helper()
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	for _, tc := range []struct {
+		args          []string
+		authorizeLine bool
+	}{
+		{nil, false},
+		{[]string{"--log-level", "debug"}, true},
+	} {
+		dir := t.TempDir()
+		base, logs, stop := startServe(t, env(nil), append([]string{"--db", "sqlite:" + filepath.Join(dir, "lk.db")}, tc.args...)...)
+		get(t, base+"/v1/authorize")
+		get(t, base+"/v1/whoami")
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(logs.String(), "level=INFO msg=request method=GET path=/v1/whoami status=401") {
+			t.Errorf("%v: the whoami request is not logged at info:\n%s", tc.args, logs)
+		}
+		logged := strings.Contains(logs.String(), "level=DEBUG msg=request method=GET path=/v1/authorize status=401")
+		if logged != tc.authorizeLine || strings.Contains(logs.String(), "level=INFO msg=request method=GET path=/v1/authorize") {
+			t.Errorf("%v: authorize logged at debug = %v, want %v:\n%s", tc.args, logged, tc.authorizeLine, logs)
+		}
+	}
+	err := run(context.Background(), []string{"serve", "--log-level", "loud"}, env(nil), &bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "log-level") {
+		t.Fatalf("--log-level loud: %v, want an error naming the flag", err)
+	}
+}

@@ -36,10 +36,11 @@ const (
 )
 
 // authorize answers a gateway: is the end client's credential good for this
-// request? 200 with identity headers; 401 with WWW-Authenticate for no key
-// or one that is unknown, expired or disabled; 403 for a missing permission
-// or a disallowed address; 429 with Retry-After over the rate limit; 503 if
-// Latchkey cannot decide. The gateway itself presents no key: it relays its
+// request? 200 with identity headers and no body; 401 with WWW-Authenticate
+// for no key or one that is unknown, expired or disabled; 403 for a missing
+// permission or a disallowed address; 429 with Retry-After over the rate
+// limit; 503 if Latchkey cannot decide. Refusals carry the surface's error
+// body, except for nginx. The gateway itself presents no key: it relays its
 // client's, in any form Latchkey accepts.
 //
 // What to check comes from the gateway's configuration, never from the
@@ -49,16 +50,21 @@ const (
 // 1), and gateway=nginx, which makes a rate-limited answer a 403 with
 // X-Latchkey-Code: RATE_LIMITED because nginx's auth_request turns any
 // status but 2xx, 401 and 403 into 500 (the shipped nginx configuration
-// turns it back into 429). Below it (Envoy appends the client's own path
-// and query) the query is the client's, so it is ignored, and the same
-// settings come from X-Latchkey-App and X-Latchkey-Permission headers that
-// the gateway adds (comma-separated or repeated).
+// turns it back into 429), and leaves out every body, which auth_request
+// discards unread and which would stop nginx from reusing its connection.
+// Below it (Envoy appends the client's own path and query) the query is the
+// client's, so it is ignored, and the same settings come from
+// X-Latchkey-App and X-Latchkey-Permission headers that the gateway adds
+// (comma-separated or repeated).
 func (s *surface) authorize(w http.ResponseWriter, r *http.Request) {
 	req := core.VerifyRequest{Credential: web.CredentialOf(r), Client: s.cfg.ClientIP(r), Cost: 1}
+	web.SetVerification(r.Context())
 	method, uri := originOf(r)
 	web.SetOrigin(r.Context(), method, uri)
 	q := r.URL.Query()
+	nginx := false
 	if r.URL.Path == authorizePath {
+		nginx = q.Get("gateway") == "nginx"
 		req.Apps, req.Permissions = nonEmpty(q["app"]), nonEmpty(q["permission"])
 		if c := q.Get("cost"); c != "" {
 			if _, err := fmt.Sscan(c, &req.Cost); err != nil || req.Cost < 1 || req.Cost > core.MaxVerifyCost {
@@ -68,7 +74,6 @@ func (s *surface) authorize(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	} else {
-		q = nil
 		req.Apps = headerList(r.Header.Values(headerApp))
 		req.Permissions = headerList(r.Header.Values(headerPermission))
 	}
@@ -80,6 +85,10 @@ func (s *surface) authorize(w http.ResponseWriter, r *http.Request) {
 	if req.Credential == "" {
 		h.Set("WWW-Authenticate", `Bearer realm="latchkey"`)
 		h.Set(headerCode, string(latchkey.CodeNotFound))
+		if nginx {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
 		writeErrorJSON(w, http.StatusUnauthorized, "unauthorized", "An API key is required.", nil)
 		return
 	}
@@ -98,35 +107,56 @@ func (s *surface) authorize(w http.ResponseWriter, r *http.Request) {
 	if res.Key != nil {
 		web.SetKeyID(r.Context(), res.Key.KeyID)
 	}
-	h.Set(headerCode, string(res.Code))
+	h[headerCode] = []string{string(res.Code)}
 	setRateLimitHeaders(h, res.RateLimit, time.Now())
-	status := http.StatusOK
-	switch res.Code {
-	case latchkey.CodeValid:
+	if res.Code == latchkey.CodeValid {
 		setIdentityHeaders(h, res.Key)
-	case latchkey.CodeNotFound, latchkey.CodeExpired, latchkey.CodeDisabled:
-		status = http.StatusUnauthorized
-		h.Set("WWW-Authenticate", `Bearer realm="latchkey", error="invalid_token"`)
-	case latchkey.CodeRateLimited:
-		status = http.StatusTooManyRequests
-		if q != nil && q.Get("gateway") == "nginx" {
-			status = http.StatusForbidden
-		}
-	default: // INSUFFICIENT_PERMISSIONS, IP_NOT_ALLOWED
-		status = http.StatusForbidden
+		// No body: gateways read only the headers, and nginx reuses its
+		// connection to Latchkey only after an answer without one.
+		w.WriteHeader(http.StatusOK)
+		return
 	}
-	web.WriteJSON(w, status, renderVerdict(res))
+	refusal := refusals[res.Code]
+	if res.Code == latchkey.CodeRateLimited && nginx {
+		refusal.status = http.StatusForbidden
+	}
+	if refusal.status == http.StatusUnauthorized {
+		h.Set("WWW-Authenticate", `Bearer realm="latchkey", error="invalid_token"`)
+	}
+	if nginx { // auth_request discards the body; see above
+		w.WriteHeader(refusal.status)
+		return
+	}
+	// Traefik and Envoy pass a refusal on to their client, body included:
+	// it says what went wrong and nothing about the key that the client
+	// does not already know.
+	writeErrorJSON(w, refusal.status, refusal.code, refusal.message, nil)
+}
+
+// refusals is how authorize answers each code but VALID; the code itself is
+// in X-Latchkey-Code.
+var refusals = map[latchkey.Code]struct {
+	status        int
+	code, message string
+}{
+	latchkey.CodeNotFound:                {http.StatusUnauthorized, "unauthorized", "The API key is not valid."},
+	latchkey.CodeExpired:                 {http.StatusUnauthorized, "unauthorized", "The API key has expired."},
+	latchkey.CodeDisabled:                {http.StatusUnauthorized, "unauthorized", "The API key is disabled."},
+	latchkey.CodeInsufficientPermissions: {http.StatusForbidden, "forbidden", "The API key lacks a permission this request needs."},
+	latchkey.CodeIPNotAllowed:            {http.StatusForbidden, "forbidden", "The API key may not be used from this address."},
+	latchkey.CodeRateLimited:             {http.StatusTooManyRequests, "rate_limited", "Too many requests for this API key; retry after the seconds in Retry-After."},
 }
 
 // setIdentityHeaders tells the protected API whose key it was.
 func setIdentityHeaders(h http.Header, k *latchkey.Principal) {
 	owner := renderOwner(latchkey.KeyOwner{AccountID: k.AccountID, AppID: k.AppID, IntegrationID: k.IntegrationID})
-	h.Set(headerKeyID, k.KeyID)
-	h.Set(headerOwner, owner.Type+":"+owner.ID)
+	// Direct assignments: the names are constants in canonical form.
+	h[headerKeyID] = []string{k.KeyID}
+	h[headerOwner] = []string{owner.Type + ":" + owner.ID}
 	perms, _ := splitACL(k.Policy.ACL)
-	h.Set(headerPermissions, strings.Join(perms, ","))
+	h[headerPermissions] = []string{strings.Join(perms, ",")}
 	if k.Policy.Metadata != nil {
-		h.Set(headerMetadata, headerJSON(k.Policy.Metadata))
+		h[headerMetadata] = []string{headerJSON(k.Policy.Metadata)}
 	}
 }
 
@@ -163,8 +193,8 @@ func headerJSON(v any) string {
 // or the request itself below the prefix (Envoy). It is logged, not used
 // to decide: what to check is the gateway's configuration.
 func originOf(r *http.Request) (method, uri string) {
-	for _, pair := range [][2]string{{"X-Original-Method", "X-Original-URI"}, {"X-Forwarded-Method", "X-Forwarded-Uri"}} {
-		if m, u := r.Header.Get(pair[0]), r.Header.Get(pair[1]); m != "" || u != "" {
+	for _, pair := range [...][2]string{{"X-Original-Method", "X-Original-Uri"}, {"X-Forwarded-Method", "X-Forwarded-Uri"}} {
+		if m, u := web.FirstHeader(r.Header, pair[0]), web.FirstHeader(r.Header, pair[1]); m != "" || u != "" {
 			return m, u
 		}
 	}

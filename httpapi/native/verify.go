@@ -38,6 +38,7 @@ type rateRemainJSON struct {
 // "ip", "cost"}. It always answers 200 with the verdict for a well-formed
 // request from a caller allowed to verify; the verdict is in "code".
 func (s *surface) verify(w http.ResponseWriter, r *http.Request, p *latchkey.Principal) error {
+	web.SetVerification(r.Context())
 	b, err := readBody(w, r)
 	if err != nil {
 		return err

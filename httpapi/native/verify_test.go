@@ -181,6 +181,23 @@ func (s *stack) authorize(t *testing.T, path string, headers ...string) (*http.R
 	return s.Do(t, "GET", path, "", "", headers...)
 }
 
+// wantGate checks an authorize answer's status and body: none on a 200 or
+// for nginx, else the native error body.
+func wantGate(t *testing.T, resp *http.Response, body []byte, status int) {
+	t.Helper()
+	if resp.StatusCode != status {
+		t.Fatalf("%s %s: status = %d, want %d; body %s", resp.Request.Method, resp.Request.URL, resp.StatusCode, status, body)
+	}
+	if status == http.StatusOK || strings.Contains(resp.Request.URL.RawQuery, "gateway=nginx") && resp.Request.URL.Path == "/v1/authorize" {
+		if len(body) != 0 {
+			t.Fatalf("%s: %d with a body: %s", resp.Request.URL, status, body)
+		}
+		return
+	}
+	want := map[int]string{401: "unauthorized", 403: "forbidden", 429: "rate_limited"}[status]
+	wantError(t, resp, body, status, want)
+}
+
 func TestAuthorize(t *testing.T) {
 	trusted := web.Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, AllowPrivateIPs: true}
 	s := newStackWithConfig(t, trusted)
@@ -190,7 +207,7 @@ func TestAuthorize(t *testing.T) {
 	bearer := "Bearer " + k.Secret
 
 	resp, body := s.authorize(t, "/v1/authorize?permission=orders.read&app="+appA, "Authorization", bearer)
-	wantStatus(t, resp, body, http.StatusOK)
+	wantGate(t, resp, body, http.StatusOK)
 	h := resp.Header
 	if h.Get("X-Latchkey-Key-Id") != k.ID || h.Get("X-Latchkey-Owner") != "app:"+appA || h.Get("X-Latchkey-Permissions") != "orders.*" ||
 		h.Get("X-Latchkey-Metadata") != `{"city":"Z\u00fcrich","plan":"gold"}` || h.Get("X-Latchkey-Code") != "VALID" {
@@ -205,7 +222,7 @@ func TestAuthorize(t *testing.T) {
 		{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte(k.ID+":"+k.Secret))},
 	} {
 		resp, body := s.Do(t, "DELETE", "/v1/authorize/orders/17?x=1", "", "", form...)
-		wantStatus(t, resp, body, http.StatusOK)
+		wantGate(t, resp, body, http.StatusOK)
 	}
 
 	for _, tt := range []struct {
@@ -221,7 +238,7 @@ func TestAuthorize(t *testing.T) {
 		{"empty parameters are none", "/v1/authorize?permission=&app=", []string{"Authorization", bearer}, 200, "VALID"},
 	} {
 		resp, body := s.authorize(t, tt.path, tt.headers...)
-		wantStatus(t, resp, body, tt.status)
+		wantGate(t, resp, body, tt.status)
 		if got := resp.Header.Get("X-Latchkey-Code"); got != tt.code {
 			t.Errorf("%s: X-Latchkey-Code = %q, want %s", tt.name, got, tt.code)
 		}
@@ -236,9 +253,9 @@ func TestAuthorize(t *testing.T) {
 	// The client address comes from the trusted proxy's X-Forwarded-For.
 	fenced := s.createKey(t, s.admin, `{"name":"fenced","permissions":["orders.read"],"allowedIps":["203.0.113.7"]}`)
 	resp, body = s.authorize(t, "/v1/authorize", "X-API-Key", fenced.Secret, "X-Forwarded-For", "203.0.113.7")
-	wantStatus(t, resp, body, http.StatusOK)
+	wantGate(t, resp, body, http.StatusOK)
 	resp, body = s.authorize(t, "/v1/authorize", "X-API-Key", fenced.Secret, "X-Forwarded-For", "198.51.100.7")
-	wantStatus(t, resp, body, http.StatusForbidden)
+	wantGate(t, resp, body, http.StatusForbidden)
 	if resp.Header.Get("X-Latchkey-Code") != "IP_NOT_ALLOWED" {
 		t.Errorf("code = %q", resp.Header.Get("X-Latchkey-Code"))
 	}
@@ -248,19 +265,19 @@ func TestAuthorizeRateLimited(t *testing.T) {
 	s := newStack(t)
 	k := s.createKey(t, s.admin, `{"name":"limited","rateLimit":{"limit":1,"period":"1h"}}`)
 	resp, body := s.authorize(t, "/v1/authorize", "X-API-Key", k.Secret)
-	wantStatus(t, resp, body, http.StatusOK)
+	wantGate(t, resp, body, http.StatusOK)
 	if resp.Header.Get("RateLimit-Limit") != "1" || resp.Header.Get("RateLimit-Remaining") != "0" || resp.Header.Get("RateLimit-Reset") == "" {
 		t.Errorf("RateLimit headers = %v", resp.Header)
 	}
 	resp, body = s.authorize(t, "/v1/authorize", "X-API-Key", k.Secret)
-	wantStatus(t, resp, body, http.StatusTooManyRequests)
+	wantGate(t, resp, body, http.StatusTooManyRequests)
 	if ra := resp.Header.Get("Retry-After"); ra == "" || ra == "0" {
 		t.Errorf("429 Retry-After = %q", ra)
 	}
 	// nginx's auth_request passes only 2xx, 401 and 403: the nginx form of
 	// a rate-limited answer is a 403 that says why.
 	resp, body = s.authorize(t, "/v1/authorize?gateway=nginx", "X-API-Key", k.Secret)
-	wantStatus(t, resp, body, http.StatusForbidden)
+	wantGate(t, resp, body, http.StatusForbidden)
 	if resp.Header.Get("X-Latchkey-Code") != "RATE_LIMITED" || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("nginx form: %v", resp.Header)
 	}
@@ -310,15 +327,15 @@ func TestAuthorizeBelowPrefix(t *testing.T) {
 	// The gateway protects app A; a client with app B's key adds its own
 	// app to the query, and a zero cost: neither counts.
 	resp, body := s.Do(t, "GET", "/v1/authorize/orders?app="+appB+"&cost=0&gateway=nginx", "", "", gateway...)
-	wantStatus(t, resp, body, http.StatusUnauthorized)
+	wantGate(t, resp, body, http.StatusUnauthorized)
 	gateway[3] = appA + ", " + appB
 	resp, body = s.Do(t, "GET", "/v1/authorize/orders", "", "", gateway...)
-	wantStatus(t, resp, body, http.StatusOK)
+	wantGate(t, resp, body, http.StatusOK)
 	resp, body = s.Do(t, "GET", "/v1/authorize/orders?cost=0", "", "", gateway...)
-	wantStatus(t, resp, body, http.StatusTooManyRequests) // not nginx's 403, and the limit holds
+	wantGate(t, resp, body, http.StatusTooManyRequests) // not nginx's 403, and the limit holds
 	gateway[5] = "orders.read,billing.read"
 	resp, body = s.Do(t, "GET", "/v1/authorize/orders", "", "", gateway...)
-	wantStatus(t, resp, body, http.StatusForbidden)
+	wantGate(t, resp, body, http.StatusForbidden)
 }
 
 // TestAuthorizeLogsOrigin: the request log names the request a gateway

@@ -61,11 +61,11 @@ func Authenticate(r *http.Request, cfg Config, v *auth.Verifier) (*latchkey.Prin
 // credential verifies whichever credential r carries (see Gate) and records
 // the key id for the request log.
 func credential(r *http.Request, v *auth.Verifier) (*latchkey.Principal, error) {
-	apiKey := r.Header.Get("REB-APIKEY")
+	apiKey := FirstHeader(r.Header, "Reb-Apikey")
 	if apiKey == "" {
-		apiKey = r.Header.Get("X-API-Key")
+		apiKey = FirstHeader(r.Header, "X-Api-Key")
 	}
-	p, err := v.Headers(r.Context(), apiKey, r.Header.Get("Authorization"))
+	p, err := v.Headers(r.Context(), apiKey, FirstHeader(r.Header, "Authorization"))
 	if err != nil {
 		return nil, err
 	}
@@ -73,17 +73,27 @@ func credential(r *http.Request, v *auth.Verifier) (*latchkey.Principal, error) 
 	return p, nil
 }
 
+// FirstHeader is h.Get(name) for a name already in canonical form (as
+// net/http stores the headers of a request it reads), without the cost of
+// canonicalizing it again: credentials are read on every request.
+func FirstHeader(h http.Header, name string) string {
+	if v := h[name]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
 // CredentialOf returns the credential a request carries, in the one form
 // the verify API takes: a secret (REB-APIKEY, X-API-Key, a bare secret in
 // Authorization, or Bearer <secret>), a JWT (Bearer <JWT>), or
 // "keyId:secret" (Basic). "" if it carries none that could be one.
 func CredentialOf(r *http.Request) string {
-	for _, name := range []string{"REB-APIKEY", "X-API-Key"} {
-		if v := strings.TrimSpace(r.Header.Get(name)); v != "" {
+	for _, name := range [...]string{"Reb-Apikey", "X-Api-Key"} {
+		if v := strings.TrimSpace(FirstHeader(r.Header, name)); v != "" {
 			return v
 		}
 	}
-	value := strings.TrimSpace(r.Header.Get("Authorization"))
+	value := strings.TrimSpace(FirstHeader(r.Header, "Authorization"))
 	scheme, rest, found := strings.Cut(value, " ")
 	rest = strings.TrimSpace(rest)
 	switch {

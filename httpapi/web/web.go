@@ -91,18 +91,32 @@ func AllowedMethods(mux *http.ServeMux, r *http.Request, fallbacks ...string) []
 	return allowed
 }
 
-// logInfo carries what a surface learns about a request back to the
-// request log: the key it was authenticated with, and for a gateway's
-// authorize call, the request the gateway is asking about.
-type logInfo struct{ keyID, origin string }
+// LogInfo is what a surface learns about a request and hands back to the
+// request log: the key it was authenticated with; for a gateway's authorize
+// call, the request the gateway is asking about; and whether the request
+// was a verification.
+type LogInfo struct {
+	KeyID, Origin string
+	// Verification marks a verify or authorize call: a gateway makes one for
+	// every request it serves, and usage already counts them by key and
+	// outcome, so the request log writes them at debug level only.
+	Verification bool
+}
 
 type logInfoKey struct{}
 
-// WithLogInfo returns a context that can carry a key id and an origin to
-// the request log, and a function that reads them.
-func WithLogInfo(ctx context.Context) (context.Context, func() (keyID, origin string)) {
-	info := &logInfo{}
-	return context.WithValue(ctx, logInfoKey{}, info), func() (string, string) { return info.keyID, info.origin }
+// WithLogInfo returns a context that can carry a LogInfo to the request
+// log, and a function that reads it once the request is served.
+func WithLogInfo(ctx context.Context) (context.Context, func() LogInfo) {
+	info := &LogInfo{}
+	return context.WithValue(ctx, logInfoKey{}, info), func() LogInfo { return *info }
+}
+
+// SetVerification marks the request as a verification, for the request log.
+func SetVerification(ctx context.Context) {
+	if info, ok := ctx.Value(logInfoKey{}).(*LogInfo); ok {
+		info.Verification = true
+	}
 }
 
 // SetOrigin records, for the request log, the request a gateway asks
@@ -111,15 +125,15 @@ func WithLogInfo(ctx context.Context) (context.Context, func() (keyID, origin st
 // client's own text, logged and never trusted for a decision.
 func SetOrigin(ctx context.Context, method, uri string) {
 	path, _, _ := strings.Cut(uri, "?")
-	if info, ok := ctx.Value(logInfoKey{}).(*logInfo); ok && (method != "" || path != "") {
-		info.origin = strings.TrimSpace(method + " " + path)
+	if info, ok := ctx.Value(logInfoKey{}).(*LogInfo); ok && (method != "" || path != "") {
+		info.Origin = strings.TrimSpace(method + " " + path)
 	}
 }
 
 // SetKeyID records which key authenticated the request, for the request log.
 // Only the id: never a secret.
 func SetKeyID(ctx context.Context, keyID string) {
-	if info, ok := ctx.Value(logInfoKey{}).(*logInfo); ok {
-		info.keyID = keyID
+	if info, ok := ctx.Value(logInfoKey{}).(*LogInfo); ok {
+		info.KeyID = keyID
 	}
 }

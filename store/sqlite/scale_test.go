@@ -137,3 +137,31 @@ func reportLatencies(b *testing.B, lat []time.Duration) {
 	b.ReportMetric(float64(at(0.99))/1e3, "p99-µs")
 	b.ReportMetric(float64(lat[len(lat)-1])/1e3, "max-µs")
 }
+
+// BenchmarkAddUsage measures a usage flush after an interval in which every
+// key of the large store (see scaleKeys) was verified: one count row and
+// one latest-use time per key, one AddUsage call per op.
+func BenchmarkAddUsage(b *testing.B) {
+	n := scaleKeys()
+	s, _ := seedScaleStore(b, b.TempDir(), n)
+	counts := make([]latchkey.UsageCount, n)
+	used := make(map[string]time.Time, n)
+	minute := time.Now().UTC().Truncate(time.Minute)
+	for i := range counts {
+		id := fmt.Sprintf("key_%020d", i+1)
+		counts[i] = latchkey.UsageCount{KeyID: id, Minute: minute, Code: latchkey.CodeValid, Count: 3}
+		used[id] = minute.Add(time.Duration(i) * time.Microsecond)
+	}
+	ctx := context.Background()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := s.AddUsage(ctx, counts, used); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	got, err := s.Usage(ctx, counts[n-1].KeyID, minute, minute.Add(time.Minute))
+	if err != nil || len(got) != 1 || got[0].Count != 3*int64(b.N) {
+		b.Fatalf("usage of the last key: %v, %v; want one row of %d", got, err, 3*b.N)
+	}
+}
