@@ -10,6 +10,13 @@
 // changed once the change is committed: Forget for keys that changed or
 // went away (and for the id of a key just created), Added for the secrets of
 // a key just created or rolled, Purge when everything may have changed.
+//
+// When several nodes share a store, the core of each node hears only of its
+// own changes. Then something that follows every node's changes (package
+// fleet) calls Forget for the others' and vouches for the cache with
+// TrustUntil; past that time, the caches answer nothing and every check
+// reads the store, so that no node answers from a cache older than the
+// bound the operator set, and a node that cannot read the store refuses.
 package auth
 
 import (
@@ -116,6 +123,25 @@ type Verifier struct {
 	// forged credentials and never a valid key.
 	unknownSecrets missCache
 	unknownIDs     missCache
+
+	// trustUntil, once set by TrustUntil (Unix nanoseconds), is when the
+	// caches stop answering; see fresh. Zero: they always answer, as on a
+	// node that is the store's only writer.
+	trustUntil atomic.Int64
+}
+
+// TrustUntil lets the caches answer until t, and no longer: from t on, every
+// check reads the store (and caches what it reads) until TrustUntil is
+// called again with a later time. A node sharing its store with others
+// calls it each time it has applied every change committed before some
+// instant s, with t = s plus the staleness the operator allows. Before the
+// first call the caches always answer.
+func (v *Verifier) TrustUntil(t time.Time) { v.trustUntil.Store(max(t.UnixNano(), 1)) }
+
+// fresh reports whether the caches may answer at now; see TrustUntil.
+func (v *Verifier) fresh(now time.Time) bool {
+	until := v.trustUntil.Load()
+	return until == 0 || now.UnixNano() < until
 }
 
 // verifiedToken is a JWT whose signature, kid and scope were checked.
@@ -354,6 +380,10 @@ func (v *Verifier) Authorization(ctx context.Context, header string) (*latchkey.
 // basic is Basic for credentials still in the decoding buffer: a warm key
 // is checked without copying them.
 func (v *Verifier) basic(ctx context.Context, id, sec []byte) (*latchkey.Principal, error) {
+	now := v.now()
+	if !v.fresh(now) {
+		return v.Basic(ctx, string(id), string(sec))
+	}
 	h := maphash.Bytes(v.seed, id)
 	v.mu.RLock()
 	e := v.byID[string(id)]
@@ -365,14 +395,18 @@ func (v *Verifier) basic(ctx context.Context, id, sec []byte) (*latchkey.Princip
 	case e == nil:
 		return v.Basic(ctx, string(id), string(sec))
 	}
-	return v.checkBasic(e, sec)
+	return v.checkBasic(e, sec, now)
 }
 
 // Basic verifies a key id and secret.
 func (v *Verifier) Basic(ctx context.Context, id, sec string) (*latchkey.Principal, error) {
-	v.mu.RLock()
-	e := v.byID[id]
-	v.mu.RUnlock()
+	now := v.now()
+	var e *entry
+	if v.fresh(now) {
+		v.mu.RLock()
+		e = v.byID[id]
+		v.mu.RUnlock()
+	}
 	if e == nil {
 		// Only a secret that could be real is worth a lookup. A warm key
 		// needs no such check: a malformed secret cannot equal its secrets.
@@ -383,13 +417,13 @@ func (v *Verifier) Basic(ctx context.Context, id, sec string) (*latchkey.Princip
 		if e, err = v.byKeyID(ctx, id); err != nil {
 			return nil, err
 		}
+		now = v.now()
 	}
-	return v.checkBasic(e, []byte(sec))
+	return v.checkBasic(e, []byte(sec), now)
 }
 
 // checkBasic checks a presented secret against a key's.
-func (v *Verifier) checkBasic(e *entry, sec []byte) (*latchkey.Principal, error) {
-	now := v.now()
+func (v *Verifier) checkBasic(e *entry, sec []byte, now time.Time) (*latchkey.Principal, error) {
 	if found, live := e.match(sec, now); !found || !live {
 		return nil, ErrInvalid
 	}
@@ -416,6 +450,10 @@ func (v *Verifier) warmSecret(sec string) (*latchkey.Principal, error) {
 	if sec == "" || len(sec) > secret.MaxLen {
 		return nil, errCold
 	}
+	now := v.now()
+	if !v.fresh(now) {
+		return nil, errCold
+	}
 	h := maphash.String(v.seed, sec)
 	v.mu.RLock()
 	e := v.byHash[h]
@@ -427,7 +465,6 @@ func (v *Verifier) warmSecret(sec string) (*latchkey.Principal, error) {
 	case e == nil:
 		return nil, errCold
 	}
-	now := v.now()
 	found, live := e.match([]byte(sec), now)
 	switch {
 	case !found:
@@ -481,8 +518,8 @@ func (v *Verifier) JWT(ctx context.Context, token string) (*latchkey.Principal, 
 	gen := v.gen
 	v.mu.RUnlock()
 	if vt != nil {
-		if !vt.entry.forgotten.Load() {
-			return vt.check(v.now())
+		if now := v.now(); !vt.entry.forgotten.Load() && v.fresh(now) {
+			return vt.check(now)
 		}
 		// Its key changed since: check the token afresh, against the key
 		// as it is now.
@@ -623,7 +660,7 @@ func (v *Verifier) rememberToken(token string, e *entry, c *claims, gen uint64) 
 		}
 	}
 	v.mu.Lock()
-	if v.gen == gen && !e.forgotten.Load() {
+	if v.gen == gen && !e.forgotten.Load() && v.fresh(v.now()) {
 		if len(v.tokens) >= maxCachedTokens {
 			clear(v.tokens)
 		}
@@ -636,15 +673,16 @@ func (v *Verifier) rememberToken(token string, e *entry, c *claims, gen uint64) 
 // the store does not know is remembered as unknown.
 func (v *Verifier) byKeyID(ctx context.Context, id string) (*entry, error) {
 	h := maphash.String(v.seed, id)
+	fresh := v.fresh(v.now())
 	v.mu.RLock()
 	e := v.byID[id]
 	unknown := e == nil && v.unknownIDs.has(h, id)
 	gen := v.gen
 	v.mu.RUnlock()
 	switch {
-	case e != nil:
+	case fresh && e != nil:
 		return e, nil
-	case unknown:
+	case fresh && unknown:
 		return nil, ErrInvalid
 	}
 	k, err := v.store.Key(ctx, id)
@@ -675,7 +713,11 @@ func (v *Verifier) remember(k *latchkey.Key, gen uint64) (*entry, error) {
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if v.gen != gen {
+	if v.gen != gen || !v.fresh(v.now()) {
+		// Not cached past TrustUntil either: an older entry of the same key
+		// may still be there, and could not be replaced without dropping
+		// the tokens cached against it; the change that makes it stale is
+		// forgotten once the cache is trusted again.
 		return e, nil
 	}
 	if old := v.byID[k.ID]; old != nil {
@@ -712,7 +754,7 @@ func (v *Verifier) rememberUnknown(c *missCache, h uint64, value string, storeHa
 	// header in memory.
 	value = strings.Clone(value)
 	v.mu.Lock()
-	if v.gen == gen {
+	if v.gen == gen && v.fresh(v.now()) {
 		c.add(h, value, storeHash)
 	}
 	v.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -944,6 +945,70 @@ func TestRolledSecretGraceEnds(t *testing.T) {
 	for _, h := range forms(newC) {
 		if _, err := v.Authorization(ctx, h); err != nil {
 			t.Fatalf("new secret after the old one's grace period: %v", err)
+		}
+	}
+}
+
+// TestTrustUntil: a change another node made (here: the store changed and
+// this verifier not told) is answered from the cache only until the time
+// TrustUntil set; from then on every credential form reads the store, sees
+// the change, and caches nothing, until the cache is vouched for again. A
+// credential remembered as unknown is read again too.
+func TestTrustUntil(t *testing.T) {
+	s := lktest.New(t)
+	ctx := context.Background()
+	now := time.Now()
+	clock := &now
+	cs := &countingStore{Store: s.Store}
+	v := auth.NewVerifier(cs, s.Keys, func() time.Time { return *clock })
+	k := newAccountKey(t, s, "shared", latchkey.Policy{Type: latchkey.KeyTypeSecret})
+	forms := credentialForms(t, k, "account")
+	unknown := "Bearer " + forgedSecret(t)
+	v.TrustUntil(now.Add(time.Second))
+	for name, h := range forms {
+		if _, err := v.Authorization(ctx, h); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	if _, err := v.Authorization(ctx, unknown); latchkey.ErrorCode(err) != latchkey.EUNAUTHORIZED {
+		t.Fatalf("forged secret: %v", err)
+	}
+	setDisabled(t, s, k.ID, true) // another node disables the key
+	warm := cs.reads()
+	for name, h := range forms {
+		if _, err := v.Authorization(ctx, h); err != nil {
+			t.Fatalf("%s within the trusted time: %v, want the cached answer", name, err)
+		}
+	}
+	v.Authorization(ctx, unknown)
+	if cs.reads() != warm {
+		t.Fatalf("within the trusted time the store was read %d times", cs.reads()-warm)
+	}
+
+	later := now.Add(time.Second) // the bound itself is past it
+	clock = &later
+	for round := range 2 { // twice: nothing read past the bound is cached
+		before := cs.reads()
+		for name, h := range forms {
+			if _, err := v.Authorization(ctx, h); !errors.Is(err, auth.ErrKeyDisabled) {
+				t.Fatalf("round %d, %s past the trusted time: %v, want the key disabled", round, name, err)
+			}
+		}
+		if _, err := v.Authorization(ctx, unknown); latchkey.ErrorCode(err) != latchkey.EUNAUTHORIZED {
+			t.Fatalf("forged secret past the trusted time: %v", err)
+		}
+		if got := cs.reads() - before; got != int64(len(forms)+1) {
+			t.Fatalf("round %d: %d store reads past the trusted time, want one per credential (%d)", round, got, len(forms)+1)
+		}
+	}
+
+	// Past the bound with the store unreachable, nothing is admitted.
+	if err := s.Store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for name, h := range forms {
+		if p, err := v.Authorization(ctx, h); err == nil || latchkey.ErrorCode(err) == latchkey.EUNAUTHORIZED {
+			t.Fatalf("%s with the store closed past the trusted time: %v, %v; want a store error", name, p, err)
 		}
 	}
 }
