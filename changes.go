@@ -16,7 +16,8 @@ type KeyChanges struct {
 
 // KeyChangeFeed follows the changes to keys committed through every node
 // that shares one store, so that each node can keep its caches in step with
-// the others'. A node makes one feed and calls it from one goroutine.
+// the others'. A node makes one feed; Next and Wait may run at the same
+// time, in two goroutines, but neither runs twice at once.
 type KeyChangeFeed interface {
 	// Next returns the changes committed since the previous call. The first
 	// call only marks where the feed begins and reports nothing. Every

@@ -18,17 +18,42 @@ import (
 	"github.com/latchkey/latchkey/httpapi/web"
 )
 
+// Option configures the server NewServer returns.
+type Option func(*options)
+
+type options struct {
+	ready func() error
+}
+
+// WithReadiness makes GET /readyz ask ready: nil is ready (200), an error
+// is not (503, with the error's text). Without it /readyz answers 200
+// whenever the server answers at all.
+func WithReadiness(ready func() error) Option { return func(o *options) { o.ready = ready } }
+
 // NewServer returns the handler for every route Latchkey serves.
-func NewServer(logger *slog.Logger, cfg web.Config, svc *core.Service, verifier *auth.Verifier) http.Handler {
+func NewServer(logger *slog.Logger, cfg web.Config, svc *core.Service, verifier *auth.Verifier, opts ...Option) http.Handler {
+	o := options{ready: func() error { return nil }}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	mux := http.NewServeMux()
-	addRoutes(mux, logger, cfg, svc, verifier)
+	addRoutes(mux, logger, cfg, svc, verifier, o)
 	return logRequests(logger, recoverPanics(logger, mux))
 }
 
 // addRoutes mounts every surface; each surface's own routes.go lists its routes.
-func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg web.Config, svc *core.Service, verifier *auth.Verifier) {
+func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg web.Config, svc *core.Service, verifier *auth.Verifier, o options) {
+	// healthz: the process serves. readyz: it should be sent traffic (on a
+	// fleet, its cache is in step with the other nodes' changes).
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := o.ready(); err != nil {
+			web.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
+			return
+		}
+		web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	sunshine.AddRoutes(mux, logger, cfg, svc, verifier)
 	rebilly.AddRoutes(mux, logger, cfg, svc, verifier)
