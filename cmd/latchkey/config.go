@@ -20,6 +20,7 @@ import (
 	"github.com/latchkey/latchkey/internal/datadir"
 	"github.com/latchkey/latchkey/ratelimit"
 	"github.com/latchkey/latchkey/secret"
+	"github.com/latchkey/latchkey/store/postgres"
 	"github.com/latchkey/latchkey/store/sqlite"
 	"github.com/latchkey/latchkey/usage"
 )
@@ -35,6 +36,7 @@ type config struct {
 	masterKeyText string // LATCHKEY_MASTER_KEY; environment only, so it never shows in ps
 	sqlitePath    string
 	dataDir       string
+	postgresDSN   string // set for a postgres:// DSN, which has no dataDir
 	environment   string
 	// trustedProxies, forwardedHeader, publicURL and allowPrivate are the
 	// flags behind web.
@@ -54,9 +56,9 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 	fs.SetOutput(stderr)
 	var cfg config
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "address to listen on (env LATCHKEY_ADDR)")
-	fs.StringVar(&cfg.db, "db", defaultDB, "database DSN (env LATCHKEY_DB)")
+	fs.StringVar(&cfg.db, "db", defaultDB, "database DSN: sqlite:PATH, or postgres://user:password@host/database for a fleet of nodes (env LATCHKEY_DB)")
 	fs.StringVar(&cfg.masterKeyFile, "master-key-file", "", "file holding the master key, base64 (env LATCHKEY_MASTER_KEY_FILE); "+
-		"default: master.key beside the SQLite file, generated on first start")
+		"default: master.key beside the SQLite file, generated on first start; with PostgreSQL, this or LATCHKEY_MASTER_KEY is required")
 	fs.StringVar(&cfg.environment, "environment", "live", "live or sandbox: the middle part of new secrets' prefix, as in sk_live_ (env LATCHKEY_ENVIRONMENT)")
 	fs.StringVar(&cfg.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of proxies whose forwarding headers are believed (env LATCHKEY_TRUSTED_PROXIES)")
 	fs.StringVar(&cfg.forwardedHeader, "forwarded-header", string(web.XForwardedFor),
@@ -115,9 +117,15 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 		}
 		cfg.dataDir = filepath.Dir(cfg.sqlitePath)
 	case strings.HasPrefix(cfg.db, "postgres://"), strings.HasPrefix(cfg.db, "postgresql://"):
-		return nil, errors.New("PostgreSQL is not supported yet: use an sqlite: DSN")
+		// Nodes sharing a database must share its master key, and there is
+		// no data directory to generate one in.
+		if cfg.masterKeyText == "" && cfg.masterKeyFile == "" {
+			return nil, errors.New("--db postgres: a PostgreSQL database needs its master key given, the same on every node: " +
+				"set LATCHKEY_MASTER_KEY, or --master-key-file (LATCHKEY_MASTER_KEY_FILE); make one with: openssl rand -base64 32")
+		}
+		cfg.postgresDSN = cfg.db
 	default:
-		return nil, fmt.Errorf("--db %q: unknown scheme; use sqlite:PATH", cfg.redactedDB())
+		return nil, fmt.Errorf("--db %q: unknown scheme; use sqlite:PATH or postgres://user:password@host/database", cfg.redactedDB())
 	}
 	return &cfg, nil
 }
@@ -135,7 +143,7 @@ func (c *config) redactedDB() string {
 // openApp opens the store, resolves and checks the master key, and wires the
 // service and the verifier.
 func openApp(ctx context.Context, cfg *config, logger *slog.Logger) (*app, error) {
-	store, err := sqlite.Open(ctx, cfg.sqlitePath)
+	store, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -148,10 +156,26 @@ func openApp(ctx context.Context, cfg *config, logger *slog.Logger) (*app, error
 		return nil, err
 	}
 	verifier := auth.NewVerifier(store, keys, nil, auth.WithJWTPolicy(cfg.jwt))
+	if cfg.postgresDSN != "" {
+		// Other nodes may change keys in this store, and this node does
+		// not follow their changes yet (package fleet needs the store's
+		// change feed). So its caches never answer and every verification
+		// reads the store, as under fleet.Follow before its first read: a
+		// key deleted through any node is refused at once on all.
+		verifier.TrustUntil(time.Now())
+	}
 	recorder := usage.New(store.AddUsage, usageFlushInterval, nil, usage.WithLogger(logger))
 	svc := core.New(store, keys, secret.Environment(cfg.environment), verifier,
 		core.WithVerification(verifier, ratelimit.New(), recorder))
 	return &app{store: store, svc: svc, verifier: verifier, usage: recorder}, nil
+}
+
+// openStore opens the store the DSN names.
+func openStore(ctx context.Context, cfg *config) (latchkey.Store, error) {
+	if cfg.postgresDSN != "" {
+		return postgres.Open(ctx, cfg.postgresDSN)
+	}
+	return sqlite.Open(ctx, cfg.sqlitePath)
 }
 
 // usageFlushInterval is how often usage counts are written: a crash loses

@@ -82,6 +82,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	credsPath := filepath.Join(cfg.dataDir, initialCredentialsFile)
 	if n, err := app.svc.CountAccounts(ctx); err != nil {
 		return err
+	} else if cfg.dataDir == "" {
+		// PostgreSQL: nodes of a fleet may start together on an empty
+		// database, and none has a directory to leave credentials in, so
+		// the first account is made once, by hand.
+		if n == 0 {
+			logger.Warn("the database has no account yet: create one with latchkey bootstrap, given the same --db and master key; " +
+				"it prints the first account key")
+		}
 	} else if n == 0 {
 		if err := firstKey(ctx, app.svc, credsPath); err != nil {
 			return err
@@ -178,9 +186,10 @@ func startApp(ctx context.Context, command string, args []string, getenv func(st
 		return nil, nil, nil, err
 	}
 	// serve owns its data directory; admin commands such as bootstrap run
-	// beside a running server, so they take no lock.
+	// beside a running server, so they take no lock. A PostgreSQL database
+	// has no data directory and serves any number of nodes.
 	unlock := func() error { return nil }
-	if command == "serve" {
+	if command == "serve" && cfg.dataDir != "" {
 		if unlock, err = datadir.Lock(cfg.dataDir); err != nil {
 			return nil, nil, nil, err
 		}

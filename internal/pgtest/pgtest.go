@@ -1,0 +1,294 @@
+// Package pgtest runs a real PostgreSQL server for tests: Debian's server
+// binaries (the postgresql package), a cluster made by initdb in a temporary
+// directory, listening on a Unix socket there and nowhere else. One server
+// serves a whole test binary; each test gets a database of its own, so tests
+// can run in parallel.
+//
+// A package using it calls Main from its TestMain, which stops the server
+// once the tests are done:
+//
+//	func TestMain(m *testing.M) { pgtest.Main(m) }
+//
+// and each test asks for a database with DSN. When the binaries are missing,
+// DSN fails the test, naming the package to install: tests never skip.
+package pgtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Main runs the tests, stops the server if one was started, and exits with
+// the tests' status.
+func Main(m *testing.M) {
+	code := m.Run()
+	if srv != nil {
+		if err := srv.stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "pgtest:", err)
+			if code == 0 {
+				code = 1
+			}
+		}
+	}
+	os.Exit(code)
+}
+
+// DSN creates an empty database for the test, dropped when it ends, and
+// returns its postgres:// URL. The first call starts the server.
+func DSN(tb testing.TB) string {
+	tb.Helper()
+	return DSNFrom(tb, "template1")
+}
+
+// DSNFrom is DSN for a copy of template, a database made by NewTemplate.
+// Copying a prepared database is cheaper than preparing each one.
+func DSNFrom(tb testing.TB, template string) string {
+	tb.Helper()
+	s, err := server()
+	if err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+	name := fmt.Sprintf("test_%d", dbSeq.Add(1))
+	if _, err := s.admin.Exec(context.Background(), "CREATE DATABASE "+name+" TEMPLATE "+template); err != nil {
+		tb.Fatalf("pgtest: create database %s: %v", name, err)
+	}
+	tb.Cleanup(func() {
+		// In the background: the next test need not wait for the files to
+		// go. Main waits for every drop before it stops the server.
+		s.drops.Go(func() {
+			// FORCE ends connections the test left open.
+			if _, err := s.admin.Exec(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
+				fmt.Fprintf(os.Stderr, "pgtest: drop database %s: %v\n", name, err)
+			}
+		})
+	})
+	return s.url(name)
+}
+
+// NewTemplate creates a database for DSNFrom to copy and runs prepare on
+// it, given its URL; prepare must close the connections it opens, as a
+// database is copied only while no one is connected to it. The template
+// lasts as long as the server. Call it once (sync.OnceValues) per template.
+func NewTemplate(prepare func(dsn string) error) (string, error) {
+	s, err := server()
+	if err != nil {
+		return "", err
+	}
+	name := fmt.Sprintf("template_%d", dbSeq.Add(1))
+	if _, err := s.admin.Exec(context.Background(), "CREATE DATABASE "+name); err != nil {
+		return "", fmt.Errorf("create database %s: %w", name, err)
+	}
+	if err := prepare(s.url(name)); err != nil {
+		return "", fmt.Errorf("prepare template %s: %w", name, err)
+	}
+	return name, nil
+}
+
+// server returns the server, starting it on the first call.
+func server() (*postgres, error) {
+	once.Do(func() { srv, startErr = start() })
+	return srv, startErr
+}
+
+var (
+	once     sync.Once
+	srv      *postgres
+	startErr error
+	dbSeq    atomic.Int64
+)
+
+// postgres is a running postmaster and the temporary directory it lives in.
+type postgres struct {
+	dir   string // holds data/, the socket and postgres.log
+	cmd   *exec.Cmd
+	done  chan struct{} // closed when the postmaster has exited
+	admin *pgxpool.Pool // on the postgres database, to create the others
+	drops sync.WaitGroup
+}
+
+// superuser is the role initdb creates; trust authentication on the socket
+// lets it in without a password.
+const superuser = "postgres"
+
+// url returns the DSN of database name, over the socket.
+func (s *postgres) url(name string) string {
+	u := url.URL{Scheme: "postgres", User: url.User(superuser), Path: "/" + name,
+		RawQuery: url.Values{"host": {s.dir}}.Encode()}
+	return u.String()
+}
+
+// start makes a cluster in a new temporary directory and starts its
+// postmaster.
+func start() (_ *postgres, err error) {
+	bin, err := findBinaries(binGlob)
+	if err != nil {
+		return nil, err
+	}
+	cred, err := unprivileged()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "latchkey-pgtest-")
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
+	if cred != nil {
+		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
+			return nil, err
+		}
+	}
+
+	// The default collation is ICU's en-US, as on a typical server rather
+	// than "C", so that an ORDER BY relying on the database's collation
+	// (instead of the schema's COLLATE "C") shows up in tests. fsync and
+	// the other durability settings keep their defaults.
+	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", filepath.Join(dir, "data"), "-U", superuser,
+		"--auth=trust", "--encoding=UTF8", "--locale=C", "--locale-provider=icu", "--icu-locale=en-US")
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	if out, err := initdb.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
+	}
+
+	logFile, err := os.Create(filepath.Join(dir, "postgres.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close() // the child has its own descriptor
+	s := &postgres{dir: dir, done: make(chan struct{})}
+	s.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", filepath.Join(dir, "data"),
+		"-c", "listen_addresses=", "-c", "unix_socket_directories="+dir, "-c", "max_connections=300")
+	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
+	// If the test binary dies without stopping the server (a test timeout
+	// panics past TestMain), the kernel sends the postmaster SIGQUIT, its
+	// immediate shutdown. The signal goes when the thread that started the
+	// child exits, so that thread is kept until the child has.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT}
+	started := make(chan error)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := s.cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		s.cmd.Wait()
+		close(s.done)
+	}()
+	if err := <-started; err != nil {
+		return nil, fmt.Errorf("start postgres: %w", err)
+	}
+	if s.admin, err = s.connect(); err != nil {
+		s.cmd.Process.Signal(syscall.SIGQUIT)
+		<-s.done
+		log, _ := os.ReadFile(filepath.Join(dir, "postgres.log"))
+		return nil, fmt.Errorf("%w\npostgres.log:\n%s", err, log)
+	}
+	return s, nil
+}
+
+// connect waits for the server to accept connections and opens the admin
+// pool on it.
+func (s *postgres) connect() (*pgxpool.Pool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		conn, err := pgx.Connect(ctx, s.url("postgres"))
+		if err == nil {
+			conn.Close(ctx)
+			return pgxpool.New(ctx, s.url("postgres"))
+		}
+		select {
+		case <-s.done:
+			return nil, errors.New("postgres exited at start")
+		case <-ctx.Done():
+			return nil, fmt.Errorf("postgres did not accept connections within 30 s: %w", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// stop shuts the server down (fast: open connections are ended) and
+// removes its directory.
+func (s *postgres) stop() error {
+	s.drops.Wait()
+	s.admin.Close()
+	s.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.done
+	}
+	return os.RemoveAll(s.dir)
+}
+
+// binGlob is where Debian's postgresql package puts the server binaries,
+// one directory per major version.
+const binGlob = "/usr/lib/postgresql/*/bin/initdb"
+
+// findBinaries returns the directory of initdb and postgres: the newest
+// version glob finds, else the one on PATH (other distributions put them
+// there).
+func findBinaries(glob string) (string, error) {
+	found, _ := filepath.Glob(glob)
+	slices.SortFunc(found, func(a, b string) int { return majorVersion(a) - majorVersion(b) })
+	for i := len(found) - 1; i >= 0; i-- {
+		dir := filepath.Dir(found[i])
+		if _, err := os.Stat(filepath.Join(dir, "postgres")); err == nil {
+			return dir, nil
+		}
+	}
+	if path, err := exec.LookPath("initdb"); err == nil {
+		return filepath.Dir(path), nil
+	}
+	return "", fmt.Errorf("the PostgreSQL server binaries (initdb, postgres) are not installed: looked for %s and on PATH. "+
+		"Install the Debian package postgresql (apt-get install postgresql; scripts/test-deps does it when run as root)", glob)
+}
+
+// majorVersion returns the version in /usr/lib/postgresql/VERSION/bin/initdb.
+func majorVersion(initdb string) int {
+	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(initdb))))
+	return n
+}
+
+// unprivileged returns the credential to run the server with: none (our
+// own) unless we are root, which PostgreSQL refuses to run as; then the
+// user nobody's.
+func unprivileged() (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("nobody")
+	if err != nil {
+		return nil, fmt.Errorf("running as root, and PostgreSQL will not: cannot find the user nobody to run it as: %w", err)
+	}
+	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, fmt.Errorf("user nobody: %w", err)
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}, nil
+}
