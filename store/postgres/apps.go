@@ -73,15 +73,19 @@ func (s *Store) DeleteApp(ctx context.Context, id string, check func([]*latchkey
 		}
 		// Integration keys carry their app's id too; the second arm keeps
 		// this exact even for a key that did not.
-		if err := checkCascade(ctx, tx, check,
-			`app_id = $1 OR integration_id IN (SELECT id FROM integrations WHERE app_id = $1)`, id); err != nil {
+		deleted, err := checkCascade(ctx, tx, check,
+			`app_id = $1 OR integration_id IN (SELECT id FROM integrations WHERE app_id = $1)`, id)
+		if err != nil {
 			return err
 		}
 		tag, err := tx.Exec(ctx, `DELETE FROM apps WHERE id = $1`, id)
 		if err != nil {
 			return err
 		}
-		return mustAffect(tag, "app")
+		if err := mustAffect(tag, "app"); err != nil {
+			return err
+		}
+		return logDeleted(ctx, tx, deleted)
 	})
 }
 
@@ -89,23 +93,38 @@ func (s *Store) DeleteApp(ctx context.Context, id string, check func([]*latchkey
 // whether they may go does not need) that a cascading delete will take:
 // those cond selects. It locks them, in id order, whether or not there is a
 // check: a usage flush locks keys in the same order, so the two queue
-// rather than deadlock over the cascade.
-func checkCascade(ctx context.Context, tx pgx.Tx, check func([]*latchkey.Key) error, cond string, args ...any) error {
+// rather than deadlock over the cascade. It returns them, for the change
+// log.
+func checkCascade(ctx context.Context, tx pgx.Tx, check func([]*latchkey.Key) error, cond string, args ...any) ([]*latchkey.Key, error) {
 	rows, err := tx.Query(ctx, `SELECT `+keyColumns+` FROM keys WHERE `+cond+` ORDER BY id FOR UPDATE`, args...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	keys, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*latchkey.Key, error) { return scanKey(row) })
 	if err != nil {
-		return err
-	}
-	if check == nil {
-		return nil
+		return nil, err
 	}
 	if keys == nil {
 		keys = []*latchkey.Key{}
 	}
-	return check(keys)
+	if check != nil {
+		if err := check(keys); err != nil {
+			return nil, err
+		}
+	}
+	return keys, nil
+}
+
+// logDeleted logs the keys a cascade deleted, if any.
+func logDeleted(ctx context.Context, tx pgx.Tx, keys []*latchkey.Key) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		ids[i] = k.ID
+	}
+	return logKeyChanges(ctx, tx, ids...)
 }
 
 func encodeAppJSON(app *latchkey.App) (settings string, metadata *string, err error) {

@@ -92,14 +92,18 @@ func (s *Store) DeleteIntegration(ctx context.Context, appID, id string, check f
 			textArg(id), appID); err != nil {
 			return err
 		}
-		if err := checkCascade(ctx, tx, check, `integration_id = $1`, id); err != nil {
+		deleted, err := checkCascade(ctx, tx, check, `integration_id = $1`, id)
+		if err != nil {
 			return err
 		}
 		tag, err := tx.Exec(ctx, `DELETE FROM integrations WHERE id = $1 AND app_id = $2`, id, appID)
 		if err != nil {
 			return err
 		}
-		return mustAffect(tag, "integration")
+		if err := mustAffect(tag, "integration"); err != nil {
+			return err
+		}
+		return logDeleted(ctx, tx, deleted)
 	})
 }
 

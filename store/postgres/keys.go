@@ -112,7 +112,8 @@ func insertKey(ctx context.Context, tx pgx.Tx, k *latchkey.Key) error {
 			return err
 		}
 	}
-	return nil
+	// A node may remember this id as one that matched no key.
+	return logKeyChanges(ctx, tx, k.ID)
 }
 
 func insertSecret(ctx context.Context, tx pgx.Tx, keyID string, sec latchkey.Secret) error {
@@ -186,17 +187,25 @@ func (s *Store) RollKey(ctx context.Context, keyID string, next latchkey.Secret,
 			keyID, next.CreatedAt); err != nil {
 			return err
 		}
-		return insertSecret(ctx, tx, keyID, next)
+		if err := insertSecret(ctx, tx, keyID, next); err != nil {
+			return err
+		}
+		return logKeyChanges(ctx, tx, keyID)
 	})
 }
 
 // DeleteKey deletes a key; the cascade takes its secrets.
 func (s *Store) DeleteKey(ctx context.Context, id string) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM keys WHERE id = $1`, textArg(id))
-	if err != nil {
-		return err
-	}
-	return mustAffect(tag, "key")
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM keys WHERE id = $1`, textArg(id))
+		if err != nil {
+			return err
+		}
+		if err := mustAffect(tag, "key"); err != nil {
+			return err
+		}
+		return logKeyChanges(ctx, tx, id)
+	})
 }
 
 // queryKeys returns the keys matching cond in id order, with their secrets.
@@ -407,14 +416,19 @@ func (s *Store) UpdateKey(ctx context.Context, k *latchkey.Key) error {
 		return err
 	}
 	limit, period := encodeRateLimit(k.Policy.RateLimit)
-	tag, err := s.pool.Exec(ctx, `UPDATE keys SET name = $1, type = $2, acl = $3, allowed_ips = $4, expires_at = $5,
-		metadata = $6, updated_at = $7, disabled = $8, rate_limit = $9, rate_period_ms = $10 WHERE id = $11`,
-		k.Name, string(k.Policy.Type), acl, ips, k.Policy.ExpiresAt, metadata, k.UpdatedAt,
-		k.Policy.Disabled, limit, period, textArg(k.ID))
-	if err != nil {
-		return mapError(err, "key")
-	}
-	return mustAffect(tag, "key")
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE keys SET name = $1, type = $2, acl = $3, allowed_ips = $4, expires_at = $5,
+			metadata = $6, updated_at = $7, disabled = $8, rate_limit = $9, rate_period_ms = $10 WHERE id = $11`,
+			k.Name, string(k.Policy.Type), acl, ips, k.Policy.ExpiresAt, metadata, k.UpdatedAt,
+			k.Policy.Disabled, limit, period, textArg(k.ID))
+		if err != nil {
+			return mapError(err, "key")
+		}
+		if err := mustAffect(tag, "key"); err != nil {
+			return err
+		}
+		return logKeyChanges(ctx, tx, k.ID)
+	})
 }
 
 // encodePolicy encodes a policy's JSON columns; nil stays SQL NULL.
