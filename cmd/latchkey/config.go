@@ -17,6 +17,7 @@ import (
 	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/core"
 	"github.com/latchkey/latchkey/httpapi/web"
+	"github.com/latchkey/latchkey/fleet"
 	"github.com/latchkey/latchkey/internal/datadir"
 	"github.com/latchkey/latchkey/ratelimit"
 	"github.com/latchkey/latchkey/secret"
@@ -37,6 +38,7 @@ type config struct {
 	sqlitePath    string
 	dataDir       string
 	postgresDSN   string // set for a postgres:// DSN, which has no dataDir
+	maxStaleness  time.Duration
 	environment   string
 	// trustedProxies, forwardedHeader, publicURL and allowPrivate are the
 	// flags behind web.
@@ -65,6 +67,8 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 		"the one header a trusted proxy's client address is read from: x-forwarded-for, forwarded or x-real-ip (env LATCHKEY_FORWARDED_HEADER)")
 	fs.StringVar(&cfg.publicURL, "public-url", "", "the URL clients reach this server at, such as https://keys.example.com; the base of every link (env LATCHKEY_PUBLIC_URL)")
 	fs.BoolVar(&cfg.jwt.RequireExp, "jwt-require-exp", false, "refuse JWTs without an exp claim (env LATCHKEY_JWT_REQUIRE_EXP)")
+	fs.DurationVar(&cfg.maxStaleness, "max-staleness", fleet.DefaultMaxStaleness, "with PostgreSQL: how old a node's cache of keys may be "+
+		"before verifications read the database instead; a change made through any node holds on all within it (env LATCHKEY_MAX_STALENESS)")
 	fs.DurationVar(&cfg.jwt.MaxAge, "jwt-max-age", 0, "refuse JWTs without iat, and any JWT older than this since its iat, such as 1h; 0: no cap (env LATCHKEY_JWT_MAX_AGE)")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error; debug adds a line for every verify and authorize call (env LATCHKEY_LOG_LEVEL)")
 	fs.BoolVar(&cfg.allowPrivate, "allow-private-ips", false, "let keys' allowedIps name private and other non-public addresses (env LATCHKEY_ALLOW_PRIVATE_IPS)")
@@ -83,7 +87,8 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 	for name, env := range map[string]string{"addr": "LATCHKEY_ADDR", "db": "LATCHKEY_DB", "master-key-file": "LATCHKEY_MASTER_KEY_FILE",
 		"environment": "LATCHKEY_ENVIRONMENT", "trusted-proxies": "LATCHKEY_TRUSTED_PROXIES", "forwarded-header": "LATCHKEY_FORWARDED_HEADER",
 		"public-url": "LATCHKEY_PUBLIC_URL", "allow-private-ips": "LATCHKEY_ALLOW_PRIVATE_IPS",
-		"jwt-require-exp": "LATCHKEY_JWT_REQUIRE_EXP", "jwt-max-age": "LATCHKEY_JWT_MAX_AGE", "log-level": "LATCHKEY_LOG_LEVEL"} {
+		"jwt-require-exp": "LATCHKEY_JWT_REQUIRE_EXP", "jwt-max-age": "LATCHKEY_JWT_MAX_AGE", "log-level": "LATCHKEY_LOG_LEVEL",
+		"max-staleness": "LATCHKEY_MAX_STALENESS"} {
 		if v := getenv(env); v != "" && !set[name] {
 			if err := fs.Set(name, v); err != nil {
 				return nil, err
@@ -97,6 +102,9 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 	cfg.web.AllowPrivateIPs = cfg.allowPrivate
 	if err := cfg.jwt.Validate(); err != nil {
 		return nil, fmt.Errorf("--jwt-max-age: %w", err)
+	}
+	if cfg.maxStaleness < minStaleness || cfg.maxStaleness > time.Hour {
+		return nil, fmt.Errorf("--max-staleness %v: want from %v to 1h", cfg.maxStaleness, minStaleness)
 	}
 	if cfg.web.TrustedProxies, err = web.ParsePrefixes(cfg.trustedProxies); err != nil {
 		return nil, fmt.Errorf("--trusted-proxies: %w", err)
@@ -156,18 +164,43 @@ func openApp(ctx context.Context, cfg *config, logger *slog.Logger) (*app, error
 		return nil, err
 	}
 	verifier := auth.NewVerifier(store, keys, nil, auth.WithJWTPolicy(cfg.jwt))
-	if cfg.postgresDSN != "" {
-		// Other nodes may change keys in this store, and this node does
-		// not follow their changes yet (package fleet needs the store's
-		// change feed). So its caches never answer and every verification
-		// reads the store, as under fleet.Follow before its first read: a
-		// key deleted through any node is refused at once on all.
+	if _, shared := store.(latchkey.SharedStore); shared {
+		// Other nodes may change keys in this store: until followFleet
+		// has read their changes, the caches answer nothing.
 		verifier.TrustUntil(time.Now())
 	}
 	recorder := usage.New(store.AddUsage, usageFlushInterval, nil, usage.WithLogger(logger))
 	svc := core.New(store, keys, secret.Environment(cfg.environment), verifier,
 		core.WithVerification(verifier, ratelimit.New(), recorder))
 	return &app{store: store, svc: svc, verifier: verifier, usage: recorder}, nil
+}
+
+// minStaleness is the smallest --max-staleness: the change feed is read
+// four times per bound, and each read is a query.
+const minStaleness = 100 * time.Millisecond
+
+// followFleet keeps the verifier in step with the key changes other nodes
+// commit, if the store is shared (PostgreSQL); see package fleet.
+func (a *app) followFleet(ctx context.Context, maxStaleness time.Duration, logger *slog.Logger) error {
+	shared, ok := a.store.(latchkey.SharedStore)
+	if !ok {
+		return nil
+	}
+	feed, err := shared.FollowKeyChanges(ctx)
+	if err != nil {
+		return err
+	}
+	a.follower = fleet.Follow(feed, a.verifier, maxStaleness, logger)
+	return nil
+}
+
+// ready is what GET /readyz reports: on a fleet, whether this node is in
+// step with the others' key changes.
+func (a *app) ready() error {
+	if a.follower != nil && !a.follower.InStep() {
+		return errors.New("not in step with the key changes of the other nodes: the database cannot be read")
+	}
+	return nil
 }
 
 // openStore opens the store the DSN names.

@@ -22,8 +22,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/core"
+	"github.com/latchkey/latchkey/fleet"
 	"github.com/latchkey/latchkey/httpapi"
 	"github.com/latchkey/latchkey/internal/datadir"
 	"github.com/latchkey/latchkey/usage"
@@ -78,6 +80,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	defer app.unlock() // runs last, once the store is closed
 	defer app.close()
+	if err := app.followFleet(ctx, cfg.maxStaleness, logger); err != nil {
+		return err
+	}
 
 	credsPath := filepath.Join(cfg.dataDir, initialCredentialsFile)
 	if n, err := app.svc.CountAccounts(ctx); err != nil {
@@ -106,7 +111,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return err
 	}
 	srv := &http.Server{
-		Handler:           httpapi.NewServer(logger, cfg.web, app.svc, app.verifier),
+		Handler:           httpapi.NewServer(logger, cfg.web, app.svc, app.verifier, httpapi.WithReadiness(app.ready)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -207,18 +212,25 @@ func startApp(ctx context.Context, command string, args []string, getenv func(st
 // app is what serve and bootstrap share: the store, the service and the
 // verifier, wired together.
 type app struct {
-	store    interface{ Close() error }
+	store    latchkey.Store
 	svc      *core.Service
 	verifier *auth.Verifier
 	// unlock releases the data directory (serve only).
 	unlock func() error
 	// usage counts verifications and writes them in batches.
 	usage *usage.Recorder
+	// follower keeps the verifier in step with other nodes (serve on a
+	// shared store only).
+	follower *fleet.Follower
 }
 
 // close flushes what is left of the usage counts, then closes the store.
 func (a *app) close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return errors.Join(a.usage.Close(ctx), a.store.Close())
+	var stopFollowing error
+	if a.follower != nil {
+		stopFollowing = a.follower.Close()
+	}
+	return errors.Join(stopFollowing, a.usage.Close(ctx), a.store.Close())
 }
