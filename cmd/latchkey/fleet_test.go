@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,7 +22,9 @@ import (
 // account key made by bootstrap.
 type testFleet struct {
 	dsn          string
+	getenv       func(string) string
 	nodeA, nodeB string
+	stopA, stopB func() error
 	logsB        *lktest.Buffer
 	admin        credentials
 }
@@ -30,6 +33,7 @@ func newFleet(t *testing.T) *testFleet {
 	t.Helper()
 	f := &testFleet{dsn: pgtest.DSN(t)}
 	getenv := env(map[string]string{"LATCHKEY_DB": f.dsn, "LATCHKEY_MASTER_KEY": secret.NewMasterKey()})
+	f.getenv = getenv
 	var stdout, stderr bytes.Buffer
 	if err := run(context.Background(), []string{"bootstrap"}, getenv, &stdout, &stderr); err != nil {
 		t.Fatalf("bootstrap: %v\n%s", err, stderr.String())
@@ -37,8 +41,8 @@ func newFleet(t *testing.T) *testFleet {
 	if err := json.Unmarshal(stdout.Bytes(), &f.admin); err != nil {
 		t.Fatal(err)
 	}
-	f.nodeA, _, _ = startServe(t, getenv)
-	f.nodeB, f.logsB, _ = startServe(t, getenv)
+	f.nodeA, _, f.stopA = startServe(t, getenv)
+	f.nodeB, f.logsB, f.stopB = startServe(t, getenv)
 	return f
 }
 
@@ -220,4 +224,72 @@ func TestMaxStalenessFlag(t *testing.T) {
 			t.Errorf("--max-staleness %s: %v, want an error naming the flag", v, err)
 		}
 	}
+}
+
+// TestUsageAddsUpAcrossNodes: each node counts the verifications it serves
+// and flushes them to the shared database; under load from both at once,
+// the counts add up exactly to what was served.
+func TestUsageAddsUpAcrossNodes(t *testing.T) {
+	f := newFleet(t)
+	status, key := f.call(t, f.nodeA, "POST", "/v1/keys", `{"name":"counted","permissions":["orders.read"]}`)
+	if status != http.StatusCreated {
+		t.Fatalf("create: %d %v", status, key)
+	}
+	id, sec := key["id"].(string), key["secret"].(string)
+	const workers, each = 4, 100 // per node
+	var (
+		mu     sync.Mutex
+		served = map[int]int{}
+		wg     sync.WaitGroup
+	)
+	for _, base := range []string{f.nodeA, f.nodeB} {
+		for range workers {
+			wg.Go(func() {
+				for i := range each {
+					sent := sec
+					if i%10 == 0 {
+						sent = forgedFor(sec) // NOT_FOUND: not counted for this key
+					}
+					got := authorize(t, base, sent)
+					mu.Lock()
+					served[got]++
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if served[http.StatusOK] != 2*workers*each*9/10 {
+		t.Fatalf("answers %v", served)
+	}
+	// A graceful stop flushes what each node counted.
+	for _, stop := range []func() error{f.stopA, f.stopB} {
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base, _, _ := startServe(t, f.getenv)
+	status, usage := f.call(t, base, "GET", "/v1/keys/"+id+"/usage?granularity=day", "")
+	if status != http.StatusOK {
+		t.Fatalf("usage: %d %v", status, usage)
+	}
+	var valid float64
+	for _, b := range usage["buckets"].([]any) {
+		counts := b.(map[string]any)["counts"].(map[string]any)
+		if n, ok := counts["VALID"].(float64); ok {
+			valid += n
+		}
+	}
+	if int(valid) != served[http.StatusOK] {
+		t.Fatalf("usage counts %v VALID verifications, the nodes served %d", valid, served[http.StatusOK])
+	}
+}
+
+// forgedFor returns a well-formed secret that is not sec.
+func forgedFor(sec string) string {
+	s, err := secret.Generate(secret.SecretKind, secret.Live)
+	if err != nil || s == sec {
+		panic(err)
+	}
+	return s
 }

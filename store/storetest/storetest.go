@@ -1,5 +1,5 @@
 // Package storetest is the contract suite for latchkey.Store: one set of
-// tests that every storage backend (SQLite today, PostgreSQL later) must
+// tests that every storage backend (SQLite and PostgreSQL) must
 // pass, so that the layers above can rely on the behaviour documented on the
 // interface rather than on one implementation.
 //
