@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -292,4 +293,62 @@ func forgedFor(sec string) string {
 		panic(err)
 	}
 	return s
+}
+
+// TestConcurrentWritesAcrossNodes: two PUT upserts of one Rebilly key id,
+// one through each node at the same moment, end with one key (one 201, one
+// 200); and a key deleted through one node while the other rolls it ends
+// deleted, whichever goes first.
+func TestConcurrentWritesAcrossNodes(t *testing.T) {
+	f := newFleet(t)
+	rebilly := func(base, method, path, body string) int {
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("REB-APIKEY", f.admin.Secret)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+			return 0
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for round := range 20 {
+		id := "upsert-" + strconv.Itoa(round)
+		var statuses [2]int
+		var wg sync.WaitGroup
+		for i, base := range []string{f.nodeA, f.nodeB} {
+			wg.Go(func() { statuses[i] = rebilly(base, "PUT", "/api-keys/"+id, `{"description":"node `+strconv.Itoa(i)+`"}`) })
+		}
+		wg.Wait()
+		slices.Sort(statuses[:])
+		if statuses != [2]int{http.StatusOK, http.StatusCreated} {
+			t.Errorf("round %d: two concurrent PUTs of one id answered %v, want one 201 and one 200", round, statuses)
+		}
+		if got := rebilly(f.nodeA, "GET", "/api-keys/"+id, ""); got != http.StatusOK {
+			t.Errorf("round %d: GET the upserted key: %d", round, got)
+		}
+	}
+
+	for round := range 20 {
+		status, key := f.call(t, f.nodeA, "POST", "/v1/keys", `{"name":"raced","permissions":["orders.read"]}`)
+		if status != http.StatusCreated {
+			t.Fatalf("create: %d %v", status, key)
+		}
+		id := key["id"].(string)
+		var wg sync.WaitGroup
+		var del, roll int
+		wg.Go(func() { del, _ = f.call(t, f.nodeA, "DELETE", "/v1/keys/"+id, "") })
+		wg.Go(func() { roll, _ = f.call(t, f.nodeB, "POST", "/v1/keys/"+id+"/roll", `{"gracePeriod":"1h"}`) })
+		wg.Wait()
+		if del != http.StatusNoContent || (roll != http.StatusOK && roll != http.StatusNotFound) {
+			t.Errorf("round %d: delete %d, roll %d; want 204, and 200 or 404", round, del, roll)
+		}
+		for _, base := range []string{f.nodeA, f.nodeB} {
+			if got, _ := f.call(t, base, "GET", "/v1/keys/"+id, ""); got != http.StatusNotFound {
+				t.Errorf("round %d: the key deleted while it was rolled: GET %d, want 404", round, got)
+			}
+		}
+	}
 }

@@ -26,7 +26,7 @@ var listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
 
 // startServe runs "latchkey serve" in process on a free port and returns its
 // base URL, its log, and a stop function that returns run's error.
-func startServe(t *testing.T, getenv func(string) string, args ...string) (string, *lktest.Buffer, func() error) {
+func startServe(t testing.TB, getenv func(string) string, args ...string) (string, *lktest.Buffer, func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	stderr := &lktest.Buffer{}

@@ -193,10 +193,20 @@ func (s *surface) put(w http.ResponseWriter, r *http.Request, p *latchkey.Princi
 		return err
 	}
 	existing, err := s.svc.Key(r.Context(), p, owner, id)
-	switch {
-	case latchkey.ErrorCode(err) == latchkey.ENOTFOUND && latchkey.ErrorSubject(err) == "key":
-		return s.createWithID(w, r, p, owner, id, in)
-	case err != nil:
+	if latchkey.ErrorCode(err) == latchkey.ENOTFOUND && latchkey.ErrorSubject(err) == "key" {
+		conflict := s.createWithID(w, r, p, owner, id, in)
+		if latchkey.ErrorCode(conflict) != latchkey.ECONFLICT {
+			return conflict
+		}
+		// Another PUT of this id (through this node or another) created it
+		// between the lookup and the create: this one is then the update.
+		// If the key is still not there for this caller, the id is taken
+		// by a key it cannot see, and the conflict stands.
+		if existing, err = s.svc.Key(r.Context(), p, owner, id); latchkey.ErrorCode(err) == latchkey.ENOTFOUND {
+			return conflict
+		}
+	}
+	if err != nil {
 		return err
 	}
 	k, err := s.svc.UpdateKey(r.Context(), p, owner, id, in.description, in.updatedPolicy(existing.Policy))
