@@ -352,3 +352,46 @@ func TestConcurrentWritesAcrossNodes(t *testing.T) {
 		}
 	}
 }
+
+// TestBootstrapIfEmptyOnce: deployments that each run bootstrap --if-empty
+// at the same moment on an empty database make one first account between
+// them; later runs make none.
+func TestBootstrapIfEmptyOnce(t *testing.T) {
+	getenv := env(map[string]string{"LATCHKEY_DB": pgtest.DSN(t), "LATCHKEY_MASTER_KEY": secret.NewMasterKey()})
+	const runs = 6
+	outputs := make([]string, runs)
+	var wg sync.WaitGroup
+	for i := range runs {
+		wg.Go(func() {
+			var stdout, stderr bytes.Buffer
+			if err := run(context.Background(), []string{"bootstrap", "--if-empty"}, getenv, &stdout, &stderr); err != nil {
+				t.Errorf("bootstrap --if-empty: %v\n%s", err, stderr.String())
+			}
+			outputs[i] = stdout.String()
+		})
+	}
+	wg.Wait()
+	var made []credentials
+	for _, out := range outputs {
+		if out == "" {
+			continue
+		}
+		var c credentials
+		if err := json.Unmarshal([]byte(out), &c); err != nil || !secret.WellFormed(c.Secret) {
+			t.Fatalf("bootstrap printed %q (%v)", out, err)
+		}
+		made = append(made, c)
+	}
+	if len(made) != 1 {
+		t.Fatalf("%d of %d concurrent bootstrap --if-empty made an account, want 1", len(made), runs)
+	}
+	var stdout bytes.Buffer
+	if err := run(context.Background(), []string{"bootstrap", "--if-empty"}, getenv, &stdout, &bytes.Buffer{}); err != nil || stdout.Len() != 0 {
+		t.Fatalf("a later bootstrap --if-empty: %v, printed %q; want nothing", err, stdout.String())
+	}
+	base, _, _ := startServe(t, getenv)
+	f := &testFleet{admin: made[0]}
+	if status, who := f.call(t, base, "GET", "/v1/whoami", ""); status != http.StatusOK {
+		t.Fatalf("the first account key: whoami %d %v", status, who)
+	}
+}

@@ -9,6 +9,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -166,20 +167,67 @@ func newAccount(ctx context.Context, svc *core.Service, name string) (*credentia
 	return &credentials{ID: key.ID, Secret: key.Secrets[0].Plain, AccountID: account.ID, Scope: string(key.Scope())}, nil
 }
 
+// bootstrap creates an account with its first key and prints the key. With
+// --if-empty it does so only on a database without accounts, once however
+// many run at the same time, so that every deployment can run it: the
+// others print nothing.
 func bootstrap(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	var name string
-	_, _, app, err := startApp(ctx, "bootstrap", args, getenv, stderr, func(fs *flagSet) {
+	var (
+		name    string
+		ifEmpty bool
+	)
+	_, logger, app, err := startApp(ctx, "bootstrap", args, getenv, stderr, func(fs *flagSet) {
 		fs.StringVar(&name, "name", "Default account", "the new account's name")
+		fs.BoolVar(&ifEmpty, "if-empty", false, "create the account only if the database has none, once however many run at once; otherwise print nothing")
 	})
 	if err != nil {
 		return err
 	}
 	defer app.close()
+	if ifEmpty {
+		first, err := claimFirstAccount(ctx, app.store)
+		if err != nil {
+			return err
+		}
+		if !first {
+			logger.Info("the database already has an account (or another bootstrap --if-empty is making it): nothing to do")
+			return nil
+		}
+	}
 	creds, err := newAccount(ctx, app.svc, name)
 	if err != nil {
 		return err
 	}
 	return json.NewEncoder(stdout).Encode(creds)
+}
+
+// firstAccountClaim is the meta entry by which one bootstrap --if-empty
+// claims the making of the first account.
+const firstAccountClaim = "first_account_claim"
+
+// claimFirstAccount reports whether this process is the one to make the
+// first account: there is none, and of all the processes asking at once,
+// its random claim is the one the store kept (InitMeta keeps the first).
+// A claim whose maker died before making the account stops every later
+// --if-empty too (each prints nothing); a plain bootstrap then makes it.
+func claimFirstAccount(ctx context.Context, store latchkey.Store) (bool, error) {
+	if n, err := store.CountAccounts(ctx); err != nil || n > 0 {
+		return false, err
+	}
+	mine := []byte(rand.Text())
+	kept, err := store.InitMeta(ctx, firstAccountClaim, mine)
+	if err != nil {
+		return false, err
+	}
+	if string(kept) == string(mine) {
+		return true, nil
+	}
+	if n, err := store.CountAccounts(ctx); err != nil || n > 0 {
+		return false, err
+	}
+	// Another process claimed it and has not made it yet: it is at work,
+	// or it died. Either way this one must not make a second.
+	return false, nil
 }
 
 // startApp parses a command's configuration, makes its logger and opens the
