@@ -50,11 +50,18 @@ func newFleet(t *testing.T) *testFleet {
 // call sends a native API request with the admin key and decodes the answer.
 func (f *testFleet) call(t *testing.T, base, method, path, body string) (int, map[string]any) {
 	t.Helper()
+	return callNative(t, base, method, path, f.admin.Secret, body)
+}
+
+// callNative sends a native API request with bearer as the key and decodes
+// the answer.
+func callNative(t *testing.T, base, method, path, bearer, body string) (int, map[string]any) {
+	t.Helper()
 	req, err := http.NewRequest(method, base+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+f.admin.Secret)
+	req.Header.Set("Authorization", "Bearer "+bearer)
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -42,21 +41,7 @@ func TestServePostgres(t *testing.T) {
 
 	call := func(base, method, path, bearer, body string) (int, map[string]any) {
 		t.Helper()
-		req, err := http.NewRequest(method, base+path, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+bearer)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		var out map[string]any
-		json.Unmarshal(b, &out)
-		return resp.StatusCode, out
+		return callNative(t, base, method, path, bearer, body)
 	}
 
 	status, key := call(base1, "POST", "/v1/keys", admin.Secret, `{"name":"node test","permissions":["orders.read"]}`)
