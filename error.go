@@ -14,7 +14,12 @@ const (
 	ELIMIT        = "limit"        // a quota, such as keys per owner, is full
 	EUNAUTHORIZED = "unauthorized" // no valid credential
 	EFORBIDDEN    = "forbidden"    // a valid credential, outside its rights
-	EINTERNAL     = "internal"     // everything else: logged, never shown
+	// EUNAVAILABLE: the store cannot be reached or did not answer in time
+	// (the database is down, restarting, or out of connections). Nothing
+	// is wrong with the request, and the same request may succeed a moment
+	// later, so the surfaces answer 503 with Retry-After rather than 500.
+	EUNAVAILABLE = "unavailable"
+	EINTERNAL    = "internal" // everything else: logged, never shown
 )
 
 // Error is an application error: a machine code, the kind of thing it is about
@@ -26,14 +31,27 @@ type Error struct {
 	Subject string
 	Message string
 	Field   string
+	// Err is the cause, if any (for EUNAVAILABLE, the driver's error). It
+	// is in Error's text, for logs, and never in Message, which clients
+	// see: a driver's error may name hosts, users and databases.
+	Err error
 }
 
 func (e *Error) Error() string {
+	var s string
 	if e.Subject != "" {
-		return fmt.Sprintf("latchkey: %s %s: %s", e.Subject, e.Code, e.Message)
+		s = fmt.Sprintf("latchkey: %s %s: %s", e.Subject, e.Code, e.Message)
+	} else {
+		s = fmt.Sprintf("latchkey: %s: %s", e.Code, e.Message)
 	}
-	return fmt.Sprintf("latchkey: %s: %s", e.Code, e.Message)
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
 }
+
+// Unwrap returns the cause, so that errors.Is and errors.As see through.
+func (e *Error) Unwrap() error { return e.Err }
 
 // Errorf returns an application error with the given code and message.
 func Errorf(code, format string, args ...any) *Error {
@@ -48,6 +66,12 @@ func Invalid(field, message string) *Error {
 // NotFound returns the ENOTFOUND error for a subject such as "app".
 func NotFound(subject string) *Error {
 	return &Error{Code: ENOTFOUND, Subject: subject, Message: subject + " not found"}
+}
+
+// Unavailable returns the EUNAVAILABLE error for a store that could not be
+// reached; cause is the driver's error, kept for the logs.
+func Unavailable(cause error) *Error {
+	return &Error{Code: EUNAVAILABLE, Message: "The database is unavailable; retry shortly.", Err: cause}
 }
 
 // ErrorCode unwraps an application error and returns its code. Errors that are

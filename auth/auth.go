@@ -16,7 +16,8 @@
 // fleet) calls Forget for the others' and vouches for the cache with
 // TrustUntil; past that time, the caches answer nothing and every check
 // reads the store, so that no node answers from a cache older than the
-// bound the operator set, and a node that cannot read the store refuses.
+// bound the operator set, and a node that cannot read the store refuses
+// (unless the operator chose WithServeStale).
 package auth
 
 import (
@@ -128,6 +129,10 @@ type Verifier struct {
 	// caches stop answering; see fresh. Zero: they always answer, as on a
 	// node that is the store's only writer.
 	trustUntil atomic.Int64
+	// serveStale is WithServeStale; stale is set by Unreachable, on such a
+	// verifier only, and cleared by TrustUntil.
+	serveStale bool
+	stale      atomic.Bool
 }
 
 // TrustUntil lets the caches answer until t, and no longer: from t on, every
@@ -136,12 +141,55 @@ type Verifier struct {
 // calls it each time it has applied every change committed before some
 // instant s, with t = s plus the staleness the operator allows. Before the
 // first call the caches always answer.
-func (v *Verifier) TrustUntil(t time.Time) { v.trustUntil.Store(max(t.UnixNano(), 1)) }
+//
+// It also ends serving stale answers (see Unreachable): the changes made
+// while the store was out of reach have been applied by then.
+func (v *Verifier) TrustUntil(t time.Time) {
+	v.trustUntil.Store(max(t.UnixNano(), 1))
+	v.stale.Store(false)
+}
 
-// fresh reports whether the caches may answer at now; see TrustUntil.
+// WithServeStale makes the verifier keep answering from its caches, past
+// TrustUntil, while the store is out of reach (see Unreachable): keys
+// verified before an outage go on verifying through it, instead of every
+// verification failing with EUNAVAILABLE once the staleness bound has
+// passed. Keys it does not hold still read the store, and fail.
+//
+// This trades safety for availability, and the operator must choose it:
+// the changes other nodes make meanwhile (a revocation, above all, if some
+// nodes can still reach the database while this one cannot) are not seen
+// until the store can be read again, however long that takes. Expiry and
+// grace periods still end on time: they are in the cache. Without this
+// option, a node that cannot read the store refuses once the bound has
+// passed (fails closed).
+func WithServeStale() Option {
+	return func(v *Verifier) { v.serveStale = true }
+}
+
+// Unreachable tells the verifier that the store cannot be reached, so that
+// it no longer hears of other nodes' changes. Past TrustUntil, a verifier
+// made WithServeStale then answers from its caches (and caches nothing
+// new) until TrustUntil is called again; any other ignores it and keeps
+// reading the store, and refusing when it cannot. It reports whether the
+// verifier serves stale answers.
+func (v *Verifier) Unreachable() (servingStale bool) {
+	if v.serveStale {
+		v.stale.Store(true)
+	}
+	return v.serveStale
+}
+
+// fresh reports whether the caches are vouched for at now (see
+// TrustUntil): whether what is read from the store may be cached.
 func (v *Verifier) fresh(now time.Time) bool {
 	until := v.trustUntil.Load()
 	return until == 0 || now.UnixNano() < until
+}
+
+// answers reports whether the caches may answer at now: when they are
+// fresh, and also, with WithServeStale, while the store is unreachable.
+func (v *Verifier) answers(now time.Time) bool {
+	return v.fresh(now) || v.stale.Load()
 }
 
 // verifiedToken is a JWT whose signature, kid and scope were checked.
@@ -381,7 +429,7 @@ func (v *Verifier) Authorization(ctx context.Context, header string) (*latchkey.
 // is checked without copying them.
 func (v *Verifier) basic(ctx context.Context, id, sec []byte) (*latchkey.Principal, error) {
 	now := v.now()
-	if !v.fresh(now) {
+	if !v.answers(now) {
 		return v.Basic(ctx, string(id), string(sec))
 	}
 	h := maphash.Bytes(v.seed, id)
@@ -402,7 +450,7 @@ func (v *Verifier) basic(ctx context.Context, id, sec []byte) (*latchkey.Princip
 func (v *Verifier) Basic(ctx context.Context, id, sec string) (*latchkey.Principal, error) {
 	now := v.now()
 	var e *entry
-	if v.fresh(now) {
+	if v.answers(now) {
 		v.mu.RLock()
 		e = v.byID[id]
 		v.mu.RUnlock()
@@ -451,7 +499,7 @@ func (v *Verifier) warmSecret(sec string) (*latchkey.Principal, error) {
 		return nil, errCold
 	}
 	now := v.now()
-	if !v.fresh(now) {
+	if !v.answers(now) {
 		return nil, errCold
 	}
 	h := maphash.String(v.seed, sec)
@@ -518,7 +566,7 @@ func (v *Verifier) JWT(ctx context.Context, token string) (*latchkey.Principal, 
 	gen := v.gen
 	v.mu.RUnlock()
 	if vt != nil {
-		if now := v.now(); !vt.entry.forgotten.Load() && v.fresh(now) {
+		if now := v.now(); !vt.entry.forgotten.Load() && v.answers(now) {
 			return vt.check(now)
 		}
 		// Its key changed since: check the token afresh, against the key
@@ -673,7 +721,7 @@ func (v *Verifier) rememberToken(token string, e *entry, c *claims, gen uint64) 
 // the store does not know is remembered as unknown.
 func (v *Verifier) byKeyID(ctx context.Context, id string) (*entry, error) {
 	h := maphash.String(v.seed, id)
-	fresh := v.fresh(v.now())
+	fresh := v.answers(v.now())
 	v.mu.RLock()
 	e := v.byID[id]
 	unknown := e == nil && v.unknownIDs.has(h, id)

@@ -1012,3 +1012,69 @@ func TestTrustUntil(t *testing.T) {
 		}
 	}
 }
+
+// TestServeStale: a verifier made WithServeStale, told the store is
+// unreachable, answers from its caches past TrustUntil, as they were: a
+// change made meanwhile elsewhere (here: the key disabled) is not seen,
+// which is the trade-off the operator chose. TrustUntil ends it. Keys it
+// does not hold still read the store, and fail when it cannot answer. A
+// verifier made without the option ignores Unreachable.
+func TestServeStale(t *testing.T) {
+	s := lktest.New(t)
+	ctx := context.Background()
+	now := time.Now()
+	clock := &now
+	cs := &countingStore{Store: s.Store}
+	v := auth.NewVerifier(cs, s.Keys, func() time.Time { return *clock }, auth.WithServeStale())
+	plain := auth.NewVerifier(cs, s.Keys, func() time.Time { return *clock })
+	k := newAccountKey(t, s, "warm", latchkey.Policy{Type: latchkey.KeyTypeSecret})
+	cold := newAccountKey(t, s, "cold", latchkey.Policy{Type: latchkey.KeyTypeSecret})
+	forms := credentialForms(t, k, "account")
+	for _, verifier := range []*auth.Verifier{v, plain} {
+		verifier.TrustUntil(now.Add(time.Second))
+		for name, h := range forms {
+			if _, err := verifier.Authorization(ctx, h); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+		}
+	}
+	setDisabled(t, s, k.ID, true) // another node disables the key
+	later := now.Add(time.Second)
+	clock = &later
+
+	if !v.Unreachable() || plain.Unreachable() {
+		t.Fatal("Unreachable: want true for the verifier WithServeStale only")
+	}
+	before := cs.reads()
+	for name, h := range forms {
+		if _, err := v.Authorization(ctx, h); err != nil {
+			t.Fatalf("%s, store unreachable, serving stale: %v, want the cached answer", name, err)
+		}
+		if _, err := plain.Authorization(ctx, h); !errors.Is(err, auth.ErrKeyDisabled) {
+			t.Fatalf("%s without WithServeStale past the bound: %v, want the store's answer (disabled)", name, err)
+		}
+	}
+	if got := cs.reads() - before; got != int64(len(forms)) {
+		t.Fatalf("%d store reads; want one per credential form, all by the verifier without WithServeStale", got)
+	}
+
+	// The store answers again: the follower vouches for a time already
+	// past, and the verifier reads the store again.
+	v.TrustUntil(now)
+	for name, h := range forms {
+		if _, err := v.Authorization(ctx, h); !errors.Is(err, auth.ErrKeyDisabled) {
+			t.Fatalf("%s once TrustUntil ended serving stale: %v, want the key disabled", name, err)
+		}
+	}
+
+	// A key the cache does not hold is never served stale.
+	v.Unreachable()
+	if err := s.Store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for name, h := range credentialForms(t, cold, "account") {
+		if p, err := v.Authorization(ctx, h); err == nil || latchkey.ErrorCode(err) == latchkey.EUNAUTHORIZED {
+			t.Fatalf("cold key, %s, store closed, serving stale: %v, %v; want a store error", name, p, err)
+		}
+	}
+}

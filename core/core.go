@@ -42,10 +42,25 @@ type Invalidator interface {
 // Option configures a Service when it is made.
 type Option func(*Service)
 
+// RateLimiter enforces keys' rate limits. *ratelimit.Limiter does, on one
+// node; *redislimit.Limiter does across a fleet of nodes sharing a Redis.
+//
+// Allow always decides: there is no error to return, so that a limiter
+// kept elsewhere that cannot be reached answers on its own (redislimit
+// falls back to a node-local limiter), and a key whose secret was proven
+// is never answered with a server error because of its limit. Allow is
+// called only for keys that have a rate limit, after every other check
+// passed, so that keys without one cost no round trip.
+type RateLimiter interface {
+	// Allow decides whether keyID may spend cost units at now under
+	// limit, and counts them if so; see ratelimit.Decision.
+	Allow(ctx context.Context, keyID string, limit latchkey.RateLimit, cost int, now time.Time) ratelimit.Decision
+}
+
 // WithVerification gives the service what the verify API needs: the
 // credential checker, the rate limiter (nil: limits are not enforced) and
 // the usage recorder (nil: usage is not counted).
-func WithVerification(checker CredentialChecker, limiter *ratelimit.Limiter, recorder *usage.Recorder) Option {
+func WithVerification(checker CredentialChecker, limiter RateLimiter, recorder *usage.Recorder) Option {
 	return func(s *Service) { s.checker, s.limiter, s.usage = checker, limiter, recorder }
 }
 
@@ -58,7 +73,7 @@ type Service struct {
 	now   func() time.Time
 
 	checker CredentialChecker
-	limiter *ratelimit.Limiter
+	limiter RateLimiter
 	usage   *usage.Recorder
 }
 

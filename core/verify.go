@@ -92,7 +92,7 @@ func (s *Service) Verify(ctx context.Context, caller *latchkey.Principal, req Ve
 	}
 	res := &VerifyResult{Code: code, Key: k}
 	if code == latchkey.CodeValid {
-		res.Code = s.checkPolicy(k, &req, res)
+		res.Code = s.checkPolicy(ctx, k, &req, res)
 	}
 	s.recordUsage(k.KeyID, res.Code)
 	return res, nil
@@ -100,7 +100,7 @@ func (s *Service) Verify(ctx context.Context, caller *latchkey.Principal, req Ve
 
 // checkPolicy applies a proven key's policy to the request, in the order
 // Verify documents.
-func (s *Service) checkPolicy(k *latchkey.Principal, req *VerifyRequest, res *VerifyResult) latchkey.Code {
+func (s *Service) checkPolicy(ctx context.Context, k *latchkey.Principal, req *VerifyRequest, res *VerifyResult) latchkey.Code {
 	if k.Policy.AllowedIPs != nil && (!req.Client.IsValid() || !k.Policy.AllowsIP(req.Client)) {
 		return latchkey.CodeIPNotAllowed
 	}
@@ -110,7 +110,7 @@ func (s *Service) checkPolicy(k *latchkey.Principal, req *VerifyRequest, res *Ve
 		}
 	}
 	if k.Policy.RateLimit != nil && s.limiter != nil {
-		d := s.limiter.Allow(k.KeyID, *k.Policy.RateLimit, req.Cost, s.now())
+		d := s.limiter.Allow(ctx, k.KeyID, *k.Policy.RateLimit, req.Cost, s.now())
 		res.RateLimit = &d
 		if !d.Allowed {
 			return latchkey.CodeRateLimited

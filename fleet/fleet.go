@@ -12,6 +12,13 @@
 // refused if the store cannot answer. So no node ever answers from a cache
 // older than the bound, and a change made through any node holds on every
 // node within it.
+//
+// Unless the operator chose to serve warm keys through an outage (latchkey
+// serve --serve-stale, auth.WithServeStale): then, when a read fails
+// because the database is out of reach (latchkey.EUNAVAILABLE), the
+// Follower tells the cache so (Cache.Unreachable), and the cache goes on
+// answering for the keys it holds, without the changes made meanwhile,
+// until a read succeeds again and applies them.
 package fleet
 
 import (
@@ -32,6 +39,10 @@ type Cache interface {
 	Forget(keyIDs ...string)
 	Purge()
 	TrustUntil(t time.Time)
+	// Unreachable says a read failed because the store is out of reach;
+	// the next successful read is followed by TrustUntil as always. It
+	// reports whether the cache serves what it holds meanwhile (stale).
+	Unreachable() (servingStale bool)
 }
 
 // Follower applies a change feed to a cache. Make one with Follow.
@@ -109,12 +120,28 @@ func (f *Follower) listen(ctx context.Context, doorbell chan<- struct{}) {
 func (f *Follower) run(ctx context.Context, doorbell <-chan struct{}) {
 	t := time.NewTicker(f.pollEvery())
 	defer t.Stop()
-	failing := false
+	failing, stale := false, false
 	for {
 		err := f.sync(ctx)
 		switch {
+		case err == nil || ctx.Err() != nil:
+			stale = false // the successful read's TrustUntil ended it (or the Follower is closing)
+		case latchkey.ErrorCode(err) == latchkey.EUNAVAILABLE:
+			stale = f.cache.Unreachable()
+		case stale:
+			// The database answers again, yet the read failed for another
+			// reason: stop serving stale answers (fail closed). Vouching
+			// again for the last successful read's instant does that and
+			// extends nothing.
+			f.cache.TrustUntil(time.Unix(0, f.syncedAt.Load()).Add(f.maxStaleness))
+			stale = false
+		}
+		switch {
 		case ctx.Err() != nil:
 			return
+		case err != nil && !failing && stale:
+			f.log.Warn("fleet: cannot read the key changes; serving the keys in the cache as they were (--serve-stale): "+
+				"changes made meanwhile, revocations too, are not seen until the database is back", "err", err)
 		case err != nil && !failing:
 			f.log.Warn("fleet: cannot read the key changes; verifications read the store once the cache is "+f.maxStaleness.String()+" old", "err", err)
 		case err == nil && failing:

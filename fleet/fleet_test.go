@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -78,6 +79,8 @@ type memCache struct {
 	forgotten []string
 	purges    int
 	until     time.Time
+	// unreachable counts the calls to Unreachable.
+	unreachable int
 }
 
 func (c *memCache) Forget(ids ...string) {
@@ -96,6 +99,13 @@ func (c *memCache) TrustUntil(t time.Time) {
 	c.mu.Lock()
 	c.until = t
 	c.mu.Unlock()
+}
+
+func (c *memCache) Unreachable() bool {
+	c.mu.Lock()
+	c.unreachable++
+	c.mu.Unlock()
+	return false
 }
 
 func (c *memCache) state() (forgotten []string, purges int, until time.Time) {
@@ -176,5 +186,70 @@ func TestTrustEndsWhenReadsFail(t *testing.T) {
 	_, _, until = cache.state()
 	if until.After(time.Now()) {
 		t.Fatalf("reads fail, yet the cache is trusted until %v", until)
+	}
+}
+
+// A read that fails because the store is out of reach tells the cache
+// (which may then serve stale answers, see auth.WithServeStale); a read
+// that fails for another reason does not.
+func TestUnreachableTellsTheCache(t *testing.T) {
+	feed, cache := newMemFeed(), &memCache{}
+	feed.setNextErr(errors.New("syntax error"))
+	f := Follow(feed, cache, 40*time.Millisecond, discard)
+	defer f.Close()
+	eventually(t, "a few failed reads", func() bool { feed.mu.Lock(); defer feed.mu.Unlock(); return feed.reads >= 3 })
+	cache.mu.Lock()
+	calls := cache.unreachable
+	cache.mu.Unlock()
+	if calls != 0 {
+		t.Fatalf("Unreachable called %d times for an error that is not an outage", calls)
+	}
+	feed.setNextErr(latchkey.Unavailable(errors.New("connection refused")))
+	eventually(t, "Unreachable called", func() bool { cache.mu.Lock(); defer cache.mu.Unlock(); return cache.unreachable > 0 })
+}
+
+// staleCache is a memCache that serves stale answers while unreachable.
+type staleCache struct {
+	memCache
+	stale bool
+}
+
+func (c *staleCache) Unreachable() bool {
+	c.mu.Lock()
+	c.stale = true
+	c.mu.Unlock()
+	return true
+}
+
+func (c *staleCache) TrustUntil(t time.Time) {
+	c.mu.Lock()
+	c.until, c.stale = t, false
+	c.mu.Unlock()
+}
+
+func (c *staleCache) isStale() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stale
+}
+
+// A cache serving stale answers stops when the store answers again: after
+// a successful read (TrustUntil), and also when a read fails for a reason
+// other than the store being out of reach, without being vouched for any
+// longer than the last successful read allowed.
+func TestServingStaleEnds(t *testing.T) {
+	for _, next := range []error{nil, errors.New("permission denied for table key_changes")} {
+		feed, cache := newMemFeed(), &staleCache{}
+		f := Follow(feed, cache, 40*time.Millisecond, discard)
+		eventually(t, "in step", f.InStep)
+		feed.setNextErr(latchkey.Unavailable(errors.New("connection refused")))
+		eventually(t, "serving stale", cache.isStale)
+		_, _, vouched := cache.state() // by the last successful read
+		feed.setNextErr(next)
+		eventually(t, fmt.Sprintf("stale no more after a read that returned %v", next), func() bool { return !cache.isStale() })
+		if _, _, until := cache.state(); next != nil && !until.Equal(vouched) {
+			t.Errorf("after a failed read the cache is trusted until %v, want %v as the last successful read said", until, vouched)
+		}
+		f.Close()
 	}
 }

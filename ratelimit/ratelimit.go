@@ -1,4 +1,7 @@
 // Package ratelimit enforces per-key rate limits on one node, exactly.
+// Package redislimit runs the same algorithm in Redis, for a limit that
+// holds across a fleet of nodes; package ratelimittest holds both to the
+// guarantee below.
 //
 // # Algorithm: a sliding window of sub-windows, counted conservatively
 //
@@ -81,6 +84,7 @@
 package ratelimit
 
 import (
+	"context"
 	"hash/maphash"
 	"math"
 	"strings"
@@ -159,7 +163,11 @@ func New() *Limiter {
 
 // Allow decides whether keyID may spend cost units now under limit, and
 // counts them if so. See the package documentation for the guarantee.
-func (l *Limiter) Allow(keyID string, limit latchkey.RateLimit, cost int, now time.Time) Decision {
+//
+// The context is not used: it is there so that a Limiter serves where a
+// limiter kept elsewhere (package redislimit, for a fleet) does, behind one
+// interface (core.RateLimiter).
+func (l *Limiter) Allow(_ context.Context, keyID string, limit latchkey.RateLimit, cost int, now time.Time) Decision {
 	d := Decision{Limit: limit.Limit}
 	if limit.Limit <= 0 || limit.Period <= 0 {
 		return d // nothing can be admitted under such a limit

@@ -20,10 +20,12 @@ import (
 	"github.com/latchkey/latchkey/httpapi/web"
 	"github.com/latchkey/latchkey/internal/datadir"
 	"github.com/latchkey/latchkey/ratelimit"
+	"github.com/latchkey/latchkey/ratelimit/redislimit"
 	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/store/postgres"
 	"github.com/latchkey/latchkey/store/sqlite"
 	"github.com/latchkey/latchkey/usage"
+	"github.com/redis/go-redis/v9"
 )
 
 type flagSet = flag.FlagSet
@@ -39,7 +41,14 @@ type config struct {
 	dataDir       string
 	postgresDSN   string // set for a postgres:// DSN, which has no dataDir
 	maxStaleness  time.Duration
-	environment   string
+	// redisURL is --redis; redis, its options, parsed: rate limits are
+	// then kept in Redis, exact across the fleet.
+	redisURL string
+	redis    *redis.Options
+	// serveStale: with PostgreSQL, keep verifying the keys in the cache
+	// while the database is out of reach (auth.WithServeStale).
+	serveStale  bool
+	environment string
 	// trustedProxies, forwardedHeader, publicURL and allowPrivate are the
 	// flags behind web.
 	trustedProxies  string
@@ -71,6 +80,11 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 		"before verifications read the database instead; a change made through any node holds on all within it (env LATCHKEY_MAX_STALENESS)")
 	fs.DurationVar(&cfg.jwt.MaxAge, "jwt-max-age", 0, "refuse JWTs without iat, and any JWT older than this since its iat, such as 1h; 0: no cap (env LATCHKEY_JWT_MAX_AGE)")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error; debug adds a line for every verify and authorize call (env LATCHKEY_LOG_LEVEL)")
+	fs.BoolVar(&cfg.serveStale, "serve-stale", false, "with PostgreSQL: while the database is unreachable, keep verifying the keys this node "+
+		"verified before, as they were then, instead of refusing with 503 once --max-staleness has passed; revocations made meanwhile "+
+		"are not seen until it is back (env LATCHKEY_SERVE_STALE)")
+	fs.StringVar(&cfg.redisURL, "redis", "", "Redis to keep rate limits in, so that a key's limit holds exactly across every node: "+
+		"redis://[user:password@]host:port[/db], rediss:// for TLS, or unix:///path/to/redis.sock; empty: each node limits on its own (env LATCHKEY_REDIS)")
 	fs.BoolVar(&cfg.allowPrivate, "allow-private-ips", false, "let keys' allowedIps name private and other non-public addresses (env LATCHKEY_ALLOW_PRIVATE_IPS)")
 	for _, f := range extra {
 		f(fs)
@@ -86,9 +100,9 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	for name, env := range map[string]string{"addr": "LATCHKEY_ADDR", "db": "LATCHKEY_DB", "master-key-file": "LATCHKEY_MASTER_KEY_FILE",
 		"environment": "LATCHKEY_ENVIRONMENT", "trusted-proxies": "LATCHKEY_TRUSTED_PROXIES", "forwarded-header": "LATCHKEY_FORWARDED_HEADER",
-		"public-url": "LATCHKEY_PUBLIC_URL", "allow-private-ips": "LATCHKEY_ALLOW_PRIVATE_IPS",
+		"public-url": "LATCHKEY_PUBLIC_URL", "allow-private-ips": "LATCHKEY_ALLOW_PRIVATE_IPS", "serve-stale": "LATCHKEY_SERVE_STALE",
 		"jwt-require-exp": "LATCHKEY_JWT_REQUIRE_EXP", "jwt-max-age": "LATCHKEY_JWT_MAX_AGE", "log-level": "LATCHKEY_LOG_LEVEL",
-		"max-staleness": "LATCHKEY_MAX_STALENESS"} {
+		"max-staleness": "LATCHKEY_MAX_STALENESS", "redis": "LATCHKEY_REDIS"} {
 		if v := getenv(env); v != "" && !set[name] {
 			if err := fs.Set(name, v); err != nil {
 				return nil, err
@@ -115,6 +129,11 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 	if cfg.publicURL != "" {
 		if cfg.web.PublicURL, err = web.ParsePublicURL(cfg.publicURL); err != nil {
 			return nil, fmt.Errorf("--public-url %q: %w", cfg.publicURL, err)
+		}
+	}
+	if cfg.redisURL != "" {
+		if cfg.redis, err = redislimit.ParseURL(cfg.redisURL); err != nil {
+			return nil, fmt.Errorf("--redis %s: %w", redislimit.Redact(cfg.redisURL), err)
 		}
 	}
 	switch {
@@ -163,16 +182,59 @@ func openApp(ctx context.Context, cfg *config, logger *slog.Logger) (*app, error
 		store.Close()
 		return nil, err
 	}
-	verifier := auth.NewVerifier(store, keys, nil, auth.WithJWTPolicy(cfg.jwt))
+	verifierOpts := []auth.Option{auth.WithJWTPolicy(cfg.jwt)}
+	if cfg.serveStale {
+		// The operator chose availability over freshness during an
+		// outage; see auth.WithServeStale for what that gives up.
+		verifierOpts = append(verifierOpts, auth.WithServeStale())
+	}
+	verifier := auth.NewVerifier(store, keys, nil, verifierOpts...)
 	if _, shared := store.(latchkey.SharedStore); shared {
 		// Other nodes may change keys in this store: until followFleet
 		// has read their changes, the caches answer nothing.
 		verifier.TrustUntil(time.Now())
 	}
+	limiter, err := openLimiter(ctx, cfg, logger)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 	recorder := usage.New(store.AddUsage, usageFlushInterval, nil, usage.WithLogger(logger))
 	svc := core.New(store, keys, secret.Environment(cfg.environment), verifier,
-		core.WithVerification(verifier, ratelimit.New(), recorder))
+		core.WithVerification(verifier, limiter, recorder))
 	return &app{store: store, svc: svc, verifier: verifier, usage: recorder}, nil
+}
+
+// Redis calls of the rate limiter: one that takes longer than redisTimeout
+// is answered by the node's own limiter, and after a failure the node's
+// own limiter answers for redisRetryInterval before Redis is tried again,
+// so that an unreachable Redis slows one verification per interval.
+const (
+	redisTimeout       = 250 * time.Millisecond
+	redisRetryInterval = time.Second
+)
+
+// openLimiter returns the rate limiter: the node's own, or with --redis
+// one kept in Redis, which must answer now. A node refuses to start
+// without it so that a wrong address or password shows at once, rather
+// than as limits silently enforced per node; once started, a node whose
+// Redis fails falls back to its own limiter (see package redislimit).
+func openLimiter(ctx context.Context, cfg *config, logger *slog.Logger) (core.RateLimiter, error) {
+	if cfg.redis == nil {
+		return ratelimit.New(), nil
+	}
+	client := redis.NewClient(cfg.redis)
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := client.Ping(pingCtx).Err(); err != nil {
+		client.Close()
+		return nil, fmt.Errorf("--redis %s: Redis does not answer: %w", redislimit.Redact(cfg.redisURL), err)
+	}
+	// The client lives as long as the command; calls made after it closed
+	// (verifications still running at shutdown) fall back quietly.
+	context.AfterFunc(ctx, func() { client.Close() })
+	logger.Info("rate limits are kept in Redis, exact across every node that uses it", "redis", redislimit.Redact(cfg.redisURL))
+	return redislimit.New(client, redislimit.Options{Timeout: redisTimeout, RetryInterval: redisRetryInterval, Logger: logger}), nil
 }
 
 // minStaleness is the smallest --max-staleness: the change feed is read

@@ -326,7 +326,9 @@ func TestConcurrentWritesAcrossNodes(t *testing.T) {
 		var statuses [2]int
 		var wg sync.WaitGroup
 		for i, base := range []string{f.nodeA, f.nodeB} {
-			wg.Go(func() { statuses[i] = rebilly(base, "PUT", "/api-keys/"+id, `{"description":"node `+strconv.Itoa(i)+`"}`) })
+			wg.Go(func() {
+				statuses[i] = rebilly(base, "PUT", "/api-keys/"+id, `{"description":"node `+strconv.Itoa(i)+`"}`)
+			})
 		}
 		wg.Wait()
 		slices.Sort(statuses[:])

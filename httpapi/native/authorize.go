@@ -100,7 +100,12 @@ func (s *surface) authorize(w http.ResponseWriter, r *http.Request) {
 		}
 		// Fail closed, and say it is Latchkey that could not decide, so a
 		// gateway can tell an outage from a refusal.
-		s.logger.Error("authorize: cannot decide", "err", err)
+		if latchkey.ErrorCode(err) == latchkey.EUNAVAILABLE {
+			web.LogUnavailable(s.logger, r, err)
+		} else {
+			s.logger.Error("authorize: cannot decide", "err", err)
+		}
+		web.SetRetryAfter(w)
 		writeErrorJSON(w, http.StatusServiceUnavailable, "unavailable", "Cannot verify keys right now.", nil)
 		return
 	}

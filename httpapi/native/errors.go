@@ -95,6 +95,10 @@ func (s *surface) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		writeErrorJSON(w, http.StatusNotFound, "not_found", msg, nil)
 	case latchkey.ECONFLICT, latchkey.ELIMIT:
 		writeErrorJSON(w, http.StatusConflict, "conflict", msg, nil)
+	case latchkey.EUNAVAILABLE:
+		web.LogUnavailable(s.logger, r, err)
+		web.SetRetryAfter(w)
+		writeErrorJSON(w, http.StatusServiceUnavailable, "unavailable", msg, nil)
 	default:
 		s.logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeErrorJSON(w, http.StatusInternalServerError, "internal", "Internal error.", nil)

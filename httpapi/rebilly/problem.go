@@ -54,6 +54,7 @@ var titles = map[int]string{
 	http.StatusUnsupportedMediaType:  "Unsupported Media Type",
 	http.StatusUnprocessableEntity:   "Validation error",
 	http.StatusInternalServerError:   "Internal Server Error",
+	http.StatusServiceUnavailable:    "Service Unavailable",
 }
 
 func writeProblem(w http.ResponseWriter, status int, detail string, fields []invalidField) {
@@ -96,6 +97,10 @@ func writeError(logger *slog.Logger, w http.ResponseWriter, r *http.Request, err
 		}
 	case latchkey.ECONFLICT:
 		writeProblem(w, http.StatusConflict, msg, nil)
+	case latchkey.EUNAVAILABLE:
+		web.LogUnavailable(logger, r, err)
+		web.SetRetryAfter(w)
+		writeProblem(w, http.StatusServiceUnavailable, msg, nil)
 	default:
 		logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeProblem(w, http.StatusInternalServerError, "Internal error.", nil)

@@ -103,6 +103,10 @@ func (s *surface) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		}
 	case latchkey.ECONFLICT:
 		writeErrors(w, http.StatusConflict, "conflict", msg)
+	case latchkey.EUNAVAILABLE:
+		web.LogUnavailable(s.logger, r, err)
+		web.SetRetryAfter(w)
+		writeErrors(w, http.StatusServiceUnavailable, "service_unavailable", msg)
 	default:
 		s.logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeErrors(w, http.StatusInternalServerError, "uncategorized_error", "Internal error.")

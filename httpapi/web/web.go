@@ -9,10 +9,13 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
+	"time"
 )
 
 // MaxBodyBytes caps a request body: 100 kB, as Sunshine Conversations does.
@@ -75,6 +78,36 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+}
+
+// RetryAfterUnavailable is the Retry-After, in seconds, of a 503 sent while
+// the database is unavailable: the default staleness bound, about how soon
+// a node notices the database is back; a client that retries sooner only
+// adds load to an outage.
+const RetryAfterUnavailable = "1"
+
+// SetRetryAfter sets the Retry-After of a 503 for an unavailable database.
+func SetRetryAfter(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", RetryAfterUnavailable)
+}
+
+// unavailableLogged is when LogUnavailable last wrote (Unix nanoseconds),
+// and unavailableSince how many it left out since.
+var unavailableLogged, unavailableSince atomic.Int64
+
+// LogUnavailable logs, as a warning, that a request was answered 503
+// because the database is unavailable: at most once a second, with how many
+// such requests went unlogged before it. During an outage every request
+// fails alike, at gateway rates; the request log still has a line for each.
+func LogUnavailable(logger *slog.Logger, r *http.Request, err error) {
+	now := time.Now().UnixNano()
+	last := unavailableLogged.Load()
+	if now-last < int64(time.Second) || !unavailableLogged.CompareAndSwap(last, now) {
+		unavailableSince.Add(1)
+		return
+	}
+	logger.Warn("database unavailable", "method", r.Method, "path", r.URL.Path, "err", err,
+		"alsoSinceLastLine", unavailableSince.Swap(0))
 }
 
 // AllowedMethods returns the methods for which mux has a real route

@@ -11,6 +11,10 @@
 //
 // and each test asks for a database with DSN. When the binaries are missing,
 // DSN fails the test, naming the package to install: tests never skip.
+//
+// A test that stops the database under a running server (an outage) gets a
+// server of its own with NewServer, which it can Stop and Start again on the
+// same data and socket; the shared server is never stopped early.
 package pgtest
 
 import (
@@ -117,9 +121,11 @@ var (
 // postgres is a running postmaster and the temporary directory it lives in.
 type postgres struct {
 	dir   string // holds data/, the socket and postgres.log
+	bin   string // the directory of initdb and postgres
+	cred  *syscall.Credential
 	cmd   *exec.Cmd
 	done  chan struct{} // closed when the postmaster has exited
-	admin *pgxpool.Pool // on the postgres database, to create the others
+	admin *pgxpool.Pool // on the postgres database, to create the others (shared server only)
 	drops sync.WaitGroup
 }
 
@@ -135,8 +141,26 @@ func (s *postgres) url(name string) string {
 }
 
 // start makes a cluster in a new temporary directory and starts its
-// postmaster.
+// postmaster, with the admin pool on it.
 func start() (_ *postgres, err error) {
+	s, err := initCluster()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.launch(); err != nil {
+		os.RemoveAll(s.dir)
+		return nil, err
+	}
+	if s.admin, err = pgxpool.New(context.Background(), s.url("postgres")); err != nil {
+		s.kill()
+		os.RemoveAll(s.dir)
+		return nil, err
+	}
+	return s, nil
+}
+
+// initCluster makes a cluster in a new temporary directory, not started.
+func initCluster() (_ *postgres, err error) {
 	bin, err := findBinaries(binGlob)
 	if err != nil {
 		return nil, err
@@ -170,61 +194,71 @@ func start() (_ *postgres, err error) {
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
 	}
+	return &postgres{dir: dir, bin: bin, cred: cred}, nil
+}
 
-	logFile, err := os.Create(filepath.Join(dir, "postgres.log"))
+// launch starts the postmaster on the cluster and waits until it accepts
+// connections. Its log is appended to postgres.log, so that a server
+// started again keeps the earlier runs' lines.
+func (s *postgres) launch() error {
+	logFile, err := os.OpenFile(filepath.Join(s.dir, "postgres.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer logFile.Close() // the child has its own descriptor
-	s := &postgres{dir: dir, done: make(chan struct{})}
-	s.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", filepath.Join(dir, "data"),
-		"-c", "listen_addresses=", "-c", "unix_socket_directories="+dir, "-c", "max_connections=300")
+	s.done = make(chan struct{})
+	s.cmd = exec.Command(filepath.Join(s.bin, "postgres"), "-D", filepath.Join(s.dir, "data"),
+		"-c", "listen_addresses=", "-c", "unix_socket_directories="+s.dir, "-c", "max_connections=300")
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
 	// If the test binary dies without stopping the server (a test timeout
 	// panics past TestMain), the kernel sends the postmaster SIGQUIT, its
 	// immediate shutdown. The signal goes when the thread that started the
 	// child exits, so that thread is kept until the child has.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT}
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Pdeathsig: syscall.SIGQUIT}
 	started := make(chan error)
+	cmd, done := s.cmd, s.done
 	go func() {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		if err := s.cmd.Start(); err != nil {
+		if err := cmd.Start(); err != nil {
 			started <- err
 			return
 		}
 		started <- nil
-		s.cmd.Wait()
-		close(s.done)
+		cmd.Wait()
+		close(done)
 	}()
 	if err := <-started; err != nil {
-		return nil, fmt.Errorf("start postgres: %w", err)
+		return fmt.Errorf("start postgres: %w", err)
 	}
-	if s.admin, err = s.connect(); err != nil {
-		s.cmd.Process.Signal(syscall.SIGQUIT)
-		<-s.done
-		log, _ := os.ReadFile(filepath.Join(dir, "postgres.log"))
-		return nil, fmt.Errorf("%w\npostgres.log:\n%s", err, log)
+	if err := s.waitReady(); err != nil {
+		s.kill()
+		log, _ := os.ReadFile(filepath.Join(s.dir, "postgres.log"))
+		return fmt.Errorf("%w\npostgres.log:\n%s", err, log)
 	}
-	return s, nil
+	return nil
 }
 
-// connect waits for the server to accept connections and opens the admin
-// pool on it.
-func (s *postgres) connect() (*pgxpool.Pool, error) {
+// kill stops the postmaster at once (immediate shutdown) and waits for it.
+func (s *postgres) kill() {
+	s.cmd.Process.Signal(syscall.SIGQUIT)
+	<-s.done
+}
+
+// waitReady waits for the server to accept connections.
+func (s *postgres) waitReady() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for {
 		conn, err := pgx.Connect(ctx, s.url("postgres"))
 		if err == nil {
-			conn.Close(ctx)
-			return pgxpool.New(ctx, s.url("postgres"))
+			return conn.Close(ctx)
 		}
 		select {
 		case <-s.done:
-			return nil, errors.New("postgres exited at start")
+			return errors.New("postgres exited at start")
 		case <-ctx.Done():
-			return nil, fmt.Errorf("postgres did not accept connections within 30 s: %w", err)
+			return fmt.Errorf("postgres did not accept connections within 30 s: %w", err)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -235,6 +269,15 @@ func (s *postgres) connect() (*pgxpool.Pool, error) {
 func (s *postgres) stop() error {
 	s.drops.Wait()
 	s.admin.Close()
+	s.shutdown()
+	return os.RemoveAll(s.dir)
+}
+
+// shutdown stops the postmaster with a fast shutdown, as an operator's
+// pg_ctl stop does: open connections are ended (their clients read
+// SQLSTATE 57P01), the data is checkpointed, and the socket is removed. It
+// waits for the postmaster to exit.
+func (s *postgres) shutdown() {
 	s.cmd.Process.Signal(syscall.SIGINT)
 	select {
 	case <-s.done:
@@ -242,7 +285,87 @@ func (s *postgres) stop() error {
 		s.cmd.Process.Kill()
 		<-s.done
 	}
-	return os.RemoveAll(s.dir)
+}
+
+// Server is a PostgreSQL server of one test's own, which the test may stop
+// and start again: to see what a client of it does while it is down, and
+// that the client recovers once it is back. Make one with NewServer.
+type Server struct {
+	tb      testing.TB
+	pg      *postgres
+	mu      sync.Mutex
+	running bool
+}
+
+// NewServer makes a cluster for this test alone, starts it, creates a
+// database named latchkey on it, and stops and removes it all when the test
+// ends. It costs an initdb (about a second); tests that only need a
+// database use DSN.
+func NewServer(tb testing.TB) *Server {
+	tb.Helper()
+	pg, err := initCluster()
+	if err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+	if err := pg.launch(); err != nil {
+		os.RemoveAll(pg.dir)
+		tb.Fatalf("pgtest: %v", err)
+	}
+	s := &Server{tb: tb, pg: pg, running: true}
+	tb.Cleanup(func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.running {
+			s.pg.shutdown()
+			s.running = false
+		}
+		if err := os.RemoveAll(s.pg.dir); err != nil {
+			tb.Errorf("pgtest: %v", err)
+		}
+	})
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, pg.url("postgres"))
+	if err != nil {
+		tb.Fatalf("pgtest: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE latchkey"); err != nil {
+		tb.Fatalf("pgtest: create database latchkey: %v", err)
+	}
+	return s
+}
+
+// DSN returns the postgres:// URL of the server's database. It stays the
+// same across Stop and Start: the socket is in the same directory.
+func (s *Server) DSN() string { return s.pg.url("latchkey") }
+
+// Stop shuts the server down as pg_ctl stop does (fast shutdown: every
+// connection is ended, then the postmaster exits and removes its socket),
+// and returns once it has exited. Its data stays, for Start.
+func (s *Server) Stop() {
+	s.tb.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.running {
+		s.tb.Fatal("pgtest: Stop: the server is not running")
+	}
+	s.pg.shutdown()
+	s.running = false
+}
+
+// Start starts the server again on the same data directory and socket,
+// and returns once it accepts connections.
+func (s *Server) Start() {
+	s.tb.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.running {
+		s.tb.Fatal("pgtest: Start: the server is already running")
+	}
+	if err := s.pg.launch(); err != nil {
+		s.tb.Fatalf("pgtest: start again: %v", err)
+	}
+	s.running = true
 }
 
 // binGlob is where Debian's postgresql package puts the server binaries,

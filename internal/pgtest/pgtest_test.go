@@ -48,3 +48,37 @@ func TestMissingBinariesNameThePackage(t *testing.T) {
 		t.Fatalf("findBinaries() without binaries error = %v, want one naming the Debian package postgresql", err)
 	}
 }
+
+// TestServerStopStart: a server of the test's own can be stopped, and is
+// unreachable meanwhile, then started again on the same DSN with its data.
+func TestServerStopStart(t *testing.T) {
+	ctx := t.Context()
+	s := NewServer(t)
+	conn, err := pgx.Connect(ctx, s.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `CREATE TABLE t (x int); INSERT INTO t VALUES (42)`); err != nil {
+		t.Fatal(err)
+	}
+	s.Stop()
+	// The open connection was ended, and no new one can be made.
+	if _, err := conn.Exec(ctx, `SELECT 1`); err == nil {
+		t.Fatal("a connection made before Stop still answers")
+	}
+	conn.Close(context.Background())
+	if c, err := pgx.Connect(ctx, s.DSN()); err == nil {
+		c.Close(context.Background())
+		t.Fatal("connected to a stopped server")
+	}
+	s.Start()
+	conn, err = pgx.Connect(ctx, s.DSN())
+	if err != nil {
+		t.Fatalf("after Start: %v", err)
+	}
+	defer conn.Close(context.Background())
+	var x int
+	if err := conn.QueryRow(ctx, `SELECT x FROM t`).Scan(&x); err != nil || x != 42 {
+		t.Fatalf("after Start: x = %d, %v; want the row written before Stop", x, err)
+	}
+}

@@ -12,7 +12,8 @@ const appColumns = `id, account_id, display_name, settings, metadata, created_at
 
 // CreateApp stores a new app. Accounts are never deleted, so the check that
 // the account exists needs no lock.
-func (s *Store) CreateApp(ctx context.Context, app *latchkey.App) error {
+func (s *Store) CreateApp(ctx context.Context, app *latchkey.App) (err error) {
+	defer markUnavailable(&err)
 	settings, metadata, err := encodeAppJSON(app)
 	if err != nil {
 		return err
@@ -32,7 +33,8 @@ func (s *Store) CreateApp(ctx context.Context, app *latchkey.App) error {
 }
 
 // App returns one app.
-func (s *Store) App(ctx context.Context, id string) (*latchkey.App, error) {
+func (s *Store) App(ctx context.Context, id string) (_ *latchkey.App, err error) {
+	defer markUnavailable(&err)
 	app, err := scanApp(s.pool.QueryRow(ctx, `SELECT `+appColumns+` FROM apps WHERE id = $1`, textArg(id)))
 	if err != nil {
 		return nil, mapError(err, "app")
@@ -41,13 +43,15 @@ func (s *Store) App(ctx context.Context, id string) (*latchkey.App, error) {
 }
 
 // ListApps lists an account's apps, one page at a time.
-func (s *Store) ListApps(ctx context.Context, accountID string, page latchkey.Page) ([]*latchkey.App, latchkey.PageInfo, error) {
+func (s *Store) ListApps(ctx context.Context, accountID string, page latchkey.Page) (_ []*latchkey.App, _ latchkey.PageInfo, err error) {
+	defer markUnavailable(&err)
 	return listPage(ctx, s.pool, "apps", appColumns, "account_id = $1", params{textArg(accountID)}, page, scanApp,
 		func(a *latchkey.App) string { return a.ID })
 }
 
 // UpdateApp replaces an app's display name, settings and metadata.
-func (s *Store) UpdateApp(ctx context.Context, app *latchkey.App) error {
+func (s *Store) UpdateApp(ctx context.Context, app *latchkey.App) (err error) {
+	defer markUnavailable(&err)
 	settings, metadata, err := encodeAppJSON(app)
 	if err != nil {
 		return err
@@ -66,7 +70,8 @@ func (s *Store) UpdateApp(ctx context.Context, app *latchkey.App) error {
 // to the app: CreateIntegration and CreateKey lock the app too, in a mode
 // that conflicts. So check sees every key the cascades will take, and no key
 // can be added between the check and the delete.
-func (s *Store) DeleteApp(ctx context.Context, id string, check func([]*latchkey.Key) error) error {
+func (s *Store) DeleteApp(ctx context.Context, id string, check func([]*latchkey.Key) error) (err error) {
+	defer markUnavailable(&err)
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		if err := lockRow(ctx, tx, "app", `SELECT 1 FROM apps WHERE id = $1 FOR UPDATE`, textArg(id)); err != nil {
 			return err

@@ -89,7 +89,10 @@ type keyChangeFeed struct {
 }
 
 // Next implements latchkey.KeyChangeFeed.
-func (f *keyChangeFeed) Next(ctx context.Context) (latchkey.KeyChanges, error) {
+func (f *keyChangeFeed) Next(ctx context.Context) (_ latchkey.KeyChanges, err error) {
+	// Marked, so that a follower can tell the database being out of reach
+	// (when an operator may choose to serve warm keys) from other failures.
+	defer markUnavailable(&err)
 	restart := !f.started || time.Since(f.lastRead) > changesReplayable
 	// One statement, one snapshot: the horizon is that of the snapshot the
 	// rows are read in. On a (re)start only the horizon is read.

@@ -13,7 +13,8 @@ const integrationColumns = `id, app_id, type, status, display_name, created_at, 
 // CreateIntegration stores an integration with its webhooks. It locks the
 // app FOR KEY SHARE: enough to keep it from being deleted meanwhile (see
 // DeleteApp), without holding off other writers to it.
-func (s *Store) CreateIntegration(ctx context.Context, in *latchkey.Integration) error {
+func (s *Store) CreateIntegration(ctx context.Context, in *latchkey.Integration) (err error) {
+	defer markUnavailable(&err)
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		if err := lockRow(ctx, tx, "app", `SELECT 1 FROM apps WHERE id = $1 FOR KEY SHARE`, textArg(in.AppID)); err != nil {
 			return err
@@ -38,7 +39,8 @@ func (s *Store) CreateIntegration(ctx context.Context, in *latchkey.Integration)
 }
 
 // Integration returns one of an app's integrations with its webhooks.
-func (s *Store) Integration(ctx context.Context, appID, id string) (*latchkey.Integration, error) {
+func (s *Store) Integration(ctx context.Context, appID, id string) (_ *latchkey.Integration, err error) {
+	defer markUnavailable(&err)
 	in, err := scanIntegration(s.pool.QueryRow(ctx, `SELECT `+integrationColumns+` FROM integrations WHERE id = $1 AND app_id = $2`,
 		textArg(id), textArg(appID)))
 	if err != nil {
@@ -51,7 +53,8 @@ func (s *Store) Integration(ctx context.Context, appID, id string) (*latchkey.In
 }
 
 // ListIntegrations lists an app's integrations, one page at a time.
-func (s *Store) ListIntegrations(ctx context.Context, appID string, types []string, page latchkey.Page) ([]*latchkey.Integration, latchkey.PageInfo, error) {
+func (s *Store) ListIntegrations(ctx context.Context, appID string, types []string, page latchkey.Page) (_ []*latchkey.Integration, _ latchkey.PageInfo, err error) {
+	defer markUnavailable(&err)
 	if len(types) > latchkey.MaxFilterValues {
 		return nil, latchkey.PageInfo{}, latchkey.Errorf(latchkey.EINVALID,
 			"%d integration types given; at most %d are allowed", len(types), latchkey.MaxFilterValues)
@@ -69,7 +72,8 @@ func (s *Store) ListIntegrations(ctx context.Context, appID string, types []stri
 }
 
 // UpdateIntegration replaces an integration's display name.
-func (s *Store) UpdateIntegration(ctx context.Context, in *latchkey.Integration) error {
+func (s *Store) UpdateIntegration(ctx context.Context, in *latchkey.Integration) (err error) {
+	defer markUnavailable(&err)
 	tag, err := s.pool.Exec(ctx, `UPDATE integrations SET display_name = $1, updated_at = $2 WHERE id = $3 AND app_id = $4`,
 		in.DisplayName, in.UpdatedAt, textArg(in.ID), textArg(in.AppID))
 	if err != nil {
@@ -83,7 +87,8 @@ func (s *Store) UpdateIntegration(ctx context.Context, in *latchkey.Integration)
 // (so that a DeleteApp of the same app goes wholly before or after), then
 // the integration FOR UPDATE, which holds off CreateKey for it until the
 // delete is done; then check sees its keys (see DeleteApp).
-func (s *Store) DeleteIntegration(ctx context.Context, appID, id string, check func([]*latchkey.Key) error) error {
+func (s *Store) DeleteIntegration(ctx context.Context, appID, id string, check func([]*latchkey.Key) error) (err error) {
+	defer markUnavailable(&err)
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		if err := lockRow(ctx, tx, "integration", `SELECT 1 FROM apps WHERE id = $1 FOR KEY SHARE`, textArg(appID)); err != nil {
 			return err

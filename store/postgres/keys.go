@@ -26,10 +26,17 @@ const keyColumns = `id, account_id, app_id, integration_id, name, type, acl, all
 // the owner's own row (an update, a delete).
 // SERIALIZABLE with retries would do too, but a retry would mean calling
 // DeleteApp's check twice; locks keep every method to one attempt.
-func (s *Store) CreateKey(ctx context.Context, k *latchkey.Key, maxPerOwner int) error {
+//
+// Without a cap there is nothing to count, and the owner's row is locked
+// only FOR KEY SHARE, which creators do not wait for among themselves:
+// creating keys for one account from many nodes at once goes at the speed
+// of the commits, not one commit at a time. It still waits for a delete of
+// the owner, which locks it FOR UPDATE.
+func (s *Store) CreateKey(ctx context.Context, k *latchkey.Key, maxPerOwner int) (err error) {
+	defer markUnavailable(&err)
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		owner := latchkey.KeyOwner{AccountID: k.AccountID, AppID: k.AppID, IntegrationID: k.IntegrationID}
-		if err := lockOwner(ctx, tx, owner); err != nil {
+		if err := lockOwner(ctx, tx, owner, maxPerOwner > 0); err != nil {
 			return err
 		}
 		if maxPerOwner > 0 {
@@ -48,24 +55,28 @@ func (s *Store) CreateKey(ctx context.Context, k *latchkey.Key, maxPerOwner int)
 }
 
 // lockOwner returns ENOTFOUND unless the owner exists, its app belongs to
-// its account and its integration to its app; it locks the owner's row
-// (see CreateKey) and, for an integration, its app FOR KEY SHARE first,
-// top-down, so that DeleteApp, which locks the app FOR UPDATE, goes wholly
-// before or after.
-func lockOwner(ctx context.Context, tx pgx.Tx, o latchkey.KeyOwner) error {
+// its account and its integration to its app; it locks the owner's row,
+// FOR NO KEY UPDATE if forCount (see CreateKey), else FOR KEY SHARE, and,
+// for an integration, its app FOR KEY SHARE first, top-down, so that
+// DeleteApp, which locks the app FOR UPDATE, goes wholly before or after.
+func lockOwner(ctx context.Context, tx pgx.Tx, o latchkey.KeyOwner, forCount bool) error {
+	mode := "FOR KEY SHARE"
+	if forCount {
+		mode = "FOR NO KEY UPDATE"
+	}
 	switch {
 	case o.IntegrationID != "":
 		if err := lockRow(ctx, tx, "integration", `SELECT 1 FROM apps WHERE id = $1 AND account_id = $2 FOR KEY SHARE`,
 			textArg(o.AppID), textArg(o.AccountID)); err != nil {
 			return err
 		}
-		return lockRow(ctx, tx, "integration", `SELECT 1 FROM integrations WHERE id = $1 AND app_id = $2 FOR NO KEY UPDATE`,
+		return lockRow(ctx, tx, "integration", `SELECT 1 FROM integrations WHERE id = $1 AND app_id = $2 `+mode,
 			textArg(o.IntegrationID), o.AppID)
 	case o.AppID != "":
-		return lockRow(ctx, tx, "app", `SELECT 1 FROM apps WHERE id = $1 AND account_id = $2 FOR NO KEY UPDATE`,
+		return lockRow(ctx, tx, "app", `SELECT 1 FROM apps WHERE id = $1 AND account_id = $2 `+mode,
 			textArg(o.AppID), textArg(o.AccountID))
 	default:
-		return lockRow(ctx, tx, "account", `SELECT 1 FROM accounts WHERE id = $1 FOR NO KEY UPDATE`, textArg(o.AccountID))
+		return lockRow(ctx, tx, "account", `SELECT 1 FROM accounts WHERE id = $1 `+mode, textArg(o.AccountID))
 	}
 }
 
@@ -134,7 +145,8 @@ func encodeRateLimit(rl *latchkey.RateLimit) (limit, periodMS *int64) {
 }
 
 // Key returns one key with its secrets.
-func (s *Store) Key(ctx context.Context, id string) (*latchkey.Key, error) {
+func (s *Store) Key(ctx context.Context, id string) (_ *latchkey.Key, err error) {
+	defer markUnavailable(&err)
 	keys, err := s.queryKeys(ctx, `id = $1`, textArg(id))
 	if err != nil {
 		return nil, err
@@ -146,7 +158,8 @@ func (s *Store) Key(ctx context.Context, id string) (*latchkey.Key, error) {
 }
 
 // KeyBySecretHash returns the key holding a secret with this hash.
-func (s *Store) KeyBySecretHash(ctx context.Context, hash []byte) (*latchkey.Key, error) {
+func (s *Store) KeyBySecretHash(ctx context.Context, hash []byte) (_ *latchkey.Key, err error) {
+	defer markUnavailable(&err)
 	keys, err := s.queryKeys(ctx, `id = (SELECT key_id FROM key_secrets WHERE hash = $1)`, hash)
 	if err != nil {
 		return nil, err
@@ -158,14 +171,16 @@ func (s *Store) KeyBySecretHash(ctx context.Context, hash []byte) (*latchkey.Key
 }
 
 // ListKeys lists the keys owned exactly by owner.
-func (s *Store) ListKeys(ctx context.Context, owner latchkey.KeyOwner) ([]*latchkey.Key, error) {
+func (s *Store) ListKeys(ctx context.Context, owner latchkey.KeyOwner) (_ []*latchkey.Key, err error) {
+	defer markUnavailable(&err)
 	cond, args := ownerCondition(owner)
 	return s.queryKeys(ctx, cond, args...)
 }
 
 // RollKey implements latchkey.Store. Its first statement locks the key's
 // row, so two rolls of one key go one after the other.
-func (s *Store) RollKey(ctx context.Context, keyID string, next latchkey.Secret, oldUntil *time.Time) error {
+func (s *Store) RollKey(ctx context.Context, keyID string, next latchkey.Secret, oldUntil *time.Time) (err error) {
+	defer markUnavailable(&err)
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE keys SET updated_at = $1 WHERE id = $2`, next.CreatedAt, textArg(keyID))
 		if err != nil {
@@ -195,7 +210,8 @@ func (s *Store) RollKey(ctx context.Context, keyID string, next latchkey.Secret,
 }
 
 // DeleteKey deletes a key; the cascade takes its secrets.
-func (s *Store) DeleteKey(ctx context.Context, id string) error {
+func (s *Store) DeleteKey(ctx context.Context, id string) (err error) {
+	defer markUnavailable(&err)
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM keys WHERE id = $1`, textArg(id))
 		if err != nil {
@@ -326,7 +342,8 @@ var keyColumnOf = map[latchkey.KeyField]string{
 
 // QueryKeys lists one filtered, ordered page of an owner's keys and counts
 // all matches.
-func (s *Store) QueryKeys(ctx context.Context, q latchkey.KeyQuery) ([]*latchkey.Key, int, error) {
+func (s *Store) QueryKeys(ctx context.Context, q latchkey.KeyQuery) (_ []*latchkey.Key, _ int, err error) {
+	defer markUnavailable(&err)
 	if q.Limit < 0 || q.Offset < 0 {
 		return nil, 0, latchkey.Errorf(latchkey.EINVALID, "limit and offset must not be negative")
 	}
@@ -410,7 +427,8 @@ func (s *Store) pageKeys(ctx context.Context, cond string, args params, q latchk
 }
 
 // UpdateKey replaces a key's name and policy.
-func (s *Store) UpdateKey(ctx context.Context, k *latchkey.Key) error {
+func (s *Store) UpdateKey(ctx context.Context, k *latchkey.Key) (err error) {
+	defer markUnavailable(&err)
 	acl, ips, metadata, err := encodePolicy(k.Policy)
 	if err != nil {
 		return err

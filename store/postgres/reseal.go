@@ -29,7 +29,8 @@ type sealedRow struct {
 // tries again a moment later while a writer holds one: a cascading delete
 // takes the tables in its own order, and waiting for one while holding
 // another could deadlock with it. Once Reseal has them it waits for no one.
-func (s *Store) Reseal(ctx context.Context, metaNames []string, fn func(kind, id string, sealed []byte) ([]byte, error)) error {
+func (s *Store) Reseal(ctx context.Context, metaNames []string, fn func(kind, id string, sealed []byte) ([]byte, error)) (err error) {
+	defer markUnavailable(&err)
 	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
 		err := s.reseal(ctx, metaNames, fn)
 		if !errors.Is(err, errTablesBusy) {

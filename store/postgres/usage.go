@@ -19,7 +19,8 @@ import (
 // keys they take: flushes and deletes queue instead of deadlocking. Holding
 // the lock also keeps a key from being deleted before its counts are in;
 // the counts of a key already deleted are dropped, as the interface says.
-func (s *Store) AddUsage(ctx context.Context, counts []latchkey.UsageCount, lastUsed map[string]time.Time) error {
+func (s *Store) AddUsage(ctx context.Context, counts []latchkey.UsageCount, lastUsed map[string]time.Time) (err error) {
+	defer markUnavailable(&err)
 	ids := make(map[string]bool, len(lastUsed))
 	for id := range lastUsed {
 		ids[id] = true
@@ -88,7 +89,8 @@ func (s *Store) AddUsage(ctx context.Context, counts []latchkey.UsageCount, last
 }
 
 // Usage implements latchkey.Store.
-func (s *Store) Usage(ctx context.Context, keyID string, from, to time.Time) ([]latchkey.UsageCount, error) {
+func (s *Store) Usage(ctx context.Context, keyID string, from, to time.Time) (_ []latchkey.UsageCount, err error) {
+	defer markUnavailable(&err)
 	rows, err := s.pool.Query(ctx, `SELECT minute, code, count FROM key_usage
 		WHERE key_id = $1 AND minute >= $2 AND minute < $3 ORDER BY minute, code`, textArg(keyID), from, to)
 	if err != nil {

@@ -8,9 +8,10 @@ import (
 )
 
 // Meta returns a server-level value.
-func (s *Store) Meta(ctx context.Context, name string) ([]byte, error) {
+func (s *Store) Meta(ctx context.Context, name string) (_ []byte, err error) {
+	defer markUnavailable(&err)
 	var v []byte
-	err := s.read.QueryRowContext(ctx, `SELECT value FROM meta WHERE name = ?`, name).Scan(&v)
+	err = s.read.QueryRowContext(ctx, `SELECT value FROM meta WHERE name = ?`, name).Scan(&v)
 	if err != nil {
 		return nil, mapError(err, "meta")
 	}
@@ -19,9 +20,10 @@ func (s *Store) Meta(ctx context.Context, name string) ([]byte, error) {
 
 // InitMeta sets a server-level value unless it is set, and returns the value
 // in force.
-func (s *Store) InitMeta(ctx context.Context, name string, value []byte) ([]byte, error) {
+func (s *Store) InitMeta(ctx context.Context, name string, value []byte) (_ []byte, err error) {
+	defer markUnavailable(&err)
 	var v []byte
-	err := s.inWriteTx(ctx, func(tx *sql.Tx) error {
+	err = s.inWriteTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`,
 			name, value); err != nil {
 			return err
@@ -32,14 +34,16 @@ func (s *Store) InitMeta(ctx context.Context, name string, value []byte) ([]byte
 }
 
 // CountAccounts reports how many accounts exist.
-func (s *Store) CountAccounts(ctx context.Context) (int, error) {
+func (s *Store) CountAccounts(ctx context.Context) (_ int, err error) {
+	defer markUnavailable(&err)
 	var n int
-	err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts`).Scan(&n)
+	err = s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts`).Scan(&n)
 	return n, err
 }
 
 // CreateAccountWithKey creates an account and its first key atomically.
-func (s *Store) CreateAccountWithKey(ctx context.Context, a *latchkey.Account, k *latchkey.Key) error {
+func (s *Store) CreateAccountWithKey(ctx context.Context, a *latchkey.Account, k *latchkey.Key) (err error) {
+	defer markUnavailable(&err)
 	return s.inWriteTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO accounts (id, name, created_at) VALUES (?, ?, ?)`,
 			a.ID, a.Name, formatTime(a.CreatedAt)); err != nil {

@@ -11,7 +11,8 @@ import (
 const appColumns = `id, account_id, display_name, settings, metadata, created_at, updated_at`
 
 // CreateApp stores a new app.
-func (s *Store) CreateApp(ctx context.Context, app *latchkey.App) error {
+func (s *Store) CreateApp(ctx context.Context, app *latchkey.App) (err error) {
+	defer markUnavailable(&err)
 	settings, metadata, err := encodeAppJSON(app)
 	if err != nil {
 		return err
@@ -31,7 +32,8 @@ func (s *Store) CreateApp(ctx context.Context, app *latchkey.App) error {
 }
 
 // App returns one app.
-func (s *Store) App(ctx context.Context, id string) (*latchkey.App, error) {
+func (s *Store) App(ctx context.Context, id string) (_ *latchkey.App, err error) {
+	defer markUnavailable(&err)
 	rows, err := s.read.QueryContext(ctx, `SELECT `+appColumns+` FROM apps WHERE id = ?`, id)
 	if err != nil {
 		return nil, err
@@ -47,13 +49,15 @@ func (s *Store) App(ctx context.Context, id string) (*latchkey.App, error) {
 }
 
 // ListApps lists an account's apps, one page at a time.
-func (s *Store) ListApps(ctx context.Context, accountID string, page latchkey.Page) ([]*latchkey.App, latchkey.PageInfo, error) {
+func (s *Store) ListApps(ctx context.Context, accountID string, page latchkey.Page) (_ []*latchkey.App, _ latchkey.PageInfo, err error) {
+	defer markUnavailable(&err)
 	return listPage(ctx, s.read, "apps", appColumns, "account_id = ?", []any{accountID}, page, scanApp,
 		func(a *latchkey.App) string { return a.ID })
 }
 
 // UpdateApp replaces an app's display name, settings and metadata.
-func (s *Store) UpdateApp(ctx context.Context, app *latchkey.App) error {
+func (s *Store) UpdateApp(ctx context.Context, app *latchkey.App) (err error) {
+	defer markUnavailable(&err)
 	settings, metadata, err := encodeAppJSON(app)
 	if err != nil {
 		return err
@@ -73,7 +77,8 @@ func (s *Store) UpdateApp(ctx context.Context, app *latchkey.App) error {
 // cascades will take, read in the same write transaction, which begins
 // IMMEDIATE: no key can be added to the app between the check and the
 // delete.
-func (s *Store) DeleteApp(ctx context.Context, id string, check func([]*latchkey.Key) error) error {
+func (s *Store) DeleteApp(ctx context.Context, id string, check func([]*latchkey.Key) error) (err error) {
+	defer markUnavailable(&err)
 	return s.inWriteTx(ctx, func(tx *sql.Tx) error {
 		if err := mustExist(ctx, tx, "app", `SELECT COUNT(*) FROM apps WHERE id = ?`, id); err != nil {
 			return err

@@ -11,7 +11,8 @@ import (
 const integrationColumns = `id, app_id, type, status, display_name, created_at, updated_at`
 
 // CreateIntegration stores an integration with its webhooks.
-func (s *Store) CreateIntegration(ctx context.Context, in *latchkey.Integration) error {
+func (s *Store) CreateIntegration(ctx context.Context, in *latchkey.Integration) (err error) {
+	defer markUnavailable(&err)
 	return s.inWriteTx(ctx, func(tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM apps WHERE id = ?`, in.AppID).Scan(&n); err != nil {
@@ -40,7 +41,8 @@ func (s *Store) CreateIntegration(ctx context.Context, in *latchkey.Integration)
 }
 
 // Integration returns one of an app's integrations with its webhooks.
-func (s *Store) Integration(ctx context.Context, appID, id string) (*latchkey.Integration, error) {
+func (s *Store) Integration(ctx context.Context, appID, id string) (_ *latchkey.Integration, err error) {
+	defer markUnavailable(&err)
 	rows, err := s.read.QueryContext(ctx, `SELECT `+integrationColumns+` FROM integrations WHERE id = ? AND app_id = ?`, id, appID)
 	if err != nil {
 		return nil, err
@@ -66,7 +68,8 @@ func (s *Store) Integration(ctx context.Context, appID, id string) (*latchkey.In
 }
 
 // ListIntegrations lists an app's integrations, one page at a time.
-func (s *Store) ListIntegrations(ctx context.Context, appID string, types []string, page latchkey.Page) ([]*latchkey.Integration, latchkey.PageInfo, error) {
+func (s *Store) ListIntegrations(ctx context.Context, appID string, types []string, page latchkey.Page) (_ []*latchkey.Integration, _ latchkey.PageInfo, err error) {
+	defer markUnavailable(&err)
 	if len(types) > latchkey.MaxFilterValues {
 		return nil, latchkey.PageInfo{}, latchkey.Errorf(latchkey.EINVALID,
 			"%d integration types given; at most %d are allowed", len(types), latchkey.MaxFilterValues)
@@ -87,7 +90,8 @@ func (s *Store) ListIntegrations(ctx context.Context, appID string, types []stri
 }
 
 // UpdateIntegration replaces an integration's display name.
-func (s *Store) UpdateIntegration(ctx context.Context, in *latchkey.Integration) error {
+func (s *Store) UpdateIntegration(ctx context.Context, in *latchkey.Integration) (err error) {
+	defer markUnavailable(&err)
 	return s.inWriteTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE integrations SET display_name = ?, updated_at = ? WHERE id = ? AND app_id = ?`,
 			in.DisplayName, formatTime(in.UpdatedAt), in.ID, in.AppID)
@@ -101,7 +105,8 @@ func (s *Store) UpdateIntegration(ctx context.Context, in *latchkey.Integration)
 // DeleteIntegration deletes an integration; cascades take its webhooks, keys
 // and their secrets. check sees those keys first, in the same write
 // transaction (see DeleteApp).
-func (s *Store) DeleteIntegration(ctx context.Context, appID, id string, check func([]*latchkey.Key) error) error {
+func (s *Store) DeleteIntegration(ctx context.Context, appID, id string, check func([]*latchkey.Key) error) (err error) {
+	defer markUnavailable(&err)
 	return s.inWriteTx(ctx, func(tx *sql.Tx) error {
 		if err := mustExist(ctx, tx, "integration", `SELECT COUNT(*) FROM integrations WHERE id = ? AND app_id = ?`, id, appID); err != nil {
 			return err

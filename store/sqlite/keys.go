@@ -17,7 +17,8 @@ const keyColumns = `id, account_id, app_id, integration_id, name, type, acl, all
 // CreateKey stores a key and its secrets, after checking its owner exists and
 // has room for it. The write transaction begins IMMEDIATE, so no other
 // writer can slip a key in between the count and the insert.
-func (s *Store) CreateKey(ctx context.Context, k *latchkey.Key, maxPerOwner int) error {
+func (s *Store) CreateKey(ctx context.Context, k *latchkey.Key, maxPerOwner int) (err error) {
+	defer markUnavailable(&err)
 	return s.inWriteTx(ctx, func(tx *sql.Tx) error {
 		owner := latchkey.KeyOwner{AccountID: k.AccountID, AppID: k.AppID, IntegrationID: k.IntegrationID}
 		if err := checkOwner(ctx, tx, owner); err != nil {
@@ -107,7 +108,8 @@ func encodeRateLimit(rl *latchkey.RateLimit) (limit, periodMS any) {
 }
 
 // Key returns one key with its secrets.
-func (s *Store) Key(ctx context.Context, id string) (*latchkey.Key, error) {
+func (s *Store) Key(ctx context.Context, id string) (_ *latchkey.Key, err error) {
+	defer markUnavailable(&err)
 	keys, err := s.queryKeys(ctx, `id = ?`, id)
 	if err != nil {
 		return nil, err
@@ -119,7 +121,8 @@ func (s *Store) Key(ctx context.Context, id string) (*latchkey.Key, error) {
 }
 
 // KeyBySecretHash returns the key holding a secret with this hash.
-func (s *Store) KeyBySecretHash(ctx context.Context, hash []byte) (*latchkey.Key, error) {
+func (s *Store) KeyBySecretHash(ctx context.Context, hash []byte) (_ *latchkey.Key, err error) {
+	defer markUnavailable(&err)
 	keys, err := s.queryKeys(ctx, `id = (SELECT key_id FROM key_secrets WHERE hash = ?)`, hash)
 	if err != nil {
 		return nil, err
@@ -131,13 +134,15 @@ func (s *Store) KeyBySecretHash(ctx context.Context, hash []byte) (*latchkey.Key
 }
 
 // ListKeys lists the keys owned exactly by owner.
-func (s *Store) ListKeys(ctx context.Context, owner latchkey.KeyOwner) ([]*latchkey.Key, error) {
+func (s *Store) ListKeys(ctx context.Context, owner latchkey.KeyOwner) (_ []*latchkey.Key, err error) {
+	defer markUnavailable(&err)
 	cond, args := ownerCondition(owner)
 	return s.queryKeys(ctx, cond, args...)
 }
 
 // RollKey implements latchkey.Store.
-func (s *Store) RollKey(ctx context.Context, keyID string, next latchkey.Secret, oldUntil *time.Time) error {
+func (s *Store) RollKey(ctx context.Context, keyID string, next latchkey.Secret, oldUntil *time.Time) (err error) {
+	defer markUnavailable(&err)
 	return s.inWriteTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE keys SET updated_at = ? WHERE id = ?`, formatTime(next.CreatedAt), keyID)
 		if err != nil {
@@ -167,7 +172,8 @@ func (s *Store) RollKey(ctx context.Context, keyID string, next latchkey.Secret,
 }
 
 // DeleteKey deletes a key; the cascade takes its secrets.
-func (s *Store) DeleteKey(ctx context.Context, id string) error {
+func (s *Store) DeleteKey(ctx context.Context, id string) (err error) {
+	defer markUnavailable(&err)
 	return s.inWriteTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM keys WHERE id = ?`, id)
 		if err != nil {
@@ -333,7 +339,8 @@ var keyColumnOf = map[latchkey.KeyField]string{
 
 // QueryKeys lists one filtered, ordered page of an owner's keys and counts
 // all matches.
-func (s *Store) QueryKeys(ctx context.Context, q latchkey.KeyQuery) ([]*latchkey.Key, int, error) {
+func (s *Store) QueryKeys(ctx context.Context, q latchkey.KeyQuery) (_ []*latchkey.Key, _ int, err error) {
+	defer markUnavailable(&err)
 	if q.Limit < 0 || q.Offset < 0 {
 		return nil, 0, latchkey.Errorf(latchkey.EINVALID, "limit and offset must not be negative")
 	}
@@ -428,7 +435,8 @@ func withinCondition(o latchkey.KeyOwner) (string, []any) {
 }
 
 // UpdateKey replaces a key's name and policy.
-func (s *Store) UpdateKey(ctx context.Context, k *latchkey.Key) error {
+func (s *Store) UpdateKey(ctx context.Context, k *latchkey.Key) (err error) {
+	defer markUnavailable(&err)
 	acl, ips, metadata, err := encodePolicy(k.Policy)
 	if err != nil {
 		return err

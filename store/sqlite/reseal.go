@@ -17,7 +17,8 @@ type sealedRow struct {
 
 // Reseal implements latchkey.Store. Every sealed value is read first, then
 // rewritten, all inside one IMMEDIATE transaction.
-func (s *Store) Reseal(ctx context.Context, metaNames []string, fn func(kind, id string, sealed []byte) ([]byte, error)) error {
+func (s *Store) Reseal(ctx context.Context, metaNames []string, fn func(kind, id string, sealed []byte) ([]byte, error)) (err error) {
+	defer markUnavailable(&err)
 	return s.inWriteTx(ctx, func(tx *sql.Tx) error {
 		var rows []sealedRow
 		collect := func(query, kind, update string, args ...any) error {

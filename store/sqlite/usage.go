@@ -16,7 +16,8 @@ const usageBatch = 1000
 // AddUsage implements latchkey.Store. The rows go to SQLite as JSON arrays,
 // read back with json_each: one statement per usageBatch rows, all in one
 // transaction.
-func (s *Store) AddUsage(ctx context.Context, counts []latchkey.UsageCount, lastUsed map[string]time.Time) error {
+func (s *Store) AddUsage(ctx context.Context, counts []latchkey.UsageCount, lastUsed map[string]time.Time) (err error) {
+	defer markUnavailable(&err)
 	countRows := make([][4]any, 0, min(len(counts), usageBatch))
 	usedRows := make([][2]string, 0, min(len(lastUsed), usageBatch))
 	return s.inWriteTx(ctx, func(tx *sql.Tx) error {
@@ -72,7 +73,8 @@ func execJSON(ctx context.Context, tx *sql.Tx, query string, rows any) error {
 }
 
 // Usage implements latchkey.Store.
-func (s *Store) Usage(ctx context.Context, keyID string, from, to time.Time) ([]latchkey.UsageCount, error) {
+func (s *Store) Usage(ctx context.Context, keyID string, from, to time.Time) (_ []latchkey.UsageCount, err error) {
+	defer markUnavailable(&err)
 	rows, err := s.read.QueryContext(ctx, `SELECT minute, code, count FROM key_usage
 		WHERE key_id = ? AND minute >= ? AND minute < ? ORDER BY minute, code`, keyID, formatTime(from), formatTime(to))
 	if err != nil {
