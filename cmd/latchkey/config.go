@@ -194,7 +194,7 @@ func openApp(ctx context.Context, cfg *config, logger *slog.Logger) (*app, error
 		// has read their changes, the caches answer nothing.
 		verifier.TrustUntil(time.Now())
 	}
-	limiter, err := openLimiter(ctx, cfg, logger)
+	limiter, closeLimiter, err := openLimiter(ctx, cfg, logger)
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -202,7 +202,7 @@ func openApp(ctx context.Context, cfg *config, logger *slog.Logger) (*app, error
 	recorder := usage.New(store.AddUsage, usageFlushInterval, nil, usage.WithLogger(logger))
 	svc := core.New(store, keys, secret.Environment(cfg.environment), verifier,
 		core.WithVerification(verifier, limiter, recorder))
-	return &app{store: store, svc: svc, verifier: verifier, usage: recorder}, nil
+	return &app{store: store, svc: svc, verifier: verifier, usage: recorder, closeLimiter: closeLimiter}, nil
 }
 
 // Redis calls of the rate limiter: one that takes longer than redisTimeout
@@ -219,22 +219,21 @@ const (
 // without it so that a wrong address or password shows at once, rather
 // than as limits silently enforced per node; once started, a node whose
 // Redis fails falls back to its own limiter (see package redislimit).
-func openLimiter(ctx context.Context, cfg *config, logger *slog.Logger) (core.RateLimiter, error) {
+// The returned func closes what it opened.
+func openLimiter(ctx context.Context, cfg *config, logger *slog.Logger) (core.RateLimiter, func() error, error) {
 	if cfg.redis == nil {
-		return ratelimit.New(), nil
+		return ratelimit.New(), func() error { return nil }, nil
 	}
 	client := redis.NewClient(cfg.redis)
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := client.Ping(pingCtx).Err(); err != nil {
 		client.Close()
-		return nil, fmt.Errorf("--redis %s: Redis does not answer: %w", redislimit.Redact(cfg.redisURL), err)
+		return nil, nil, fmt.Errorf("--redis %s: Redis does not answer: %w", redislimit.Redact(cfg.redisURL), err)
 	}
-	// The client lives as long as the command; calls made after it closed
-	// (verifications still running at shutdown) fall back quietly.
-	context.AfterFunc(ctx, func() { client.Close() })
 	logger.Info("rate limits are kept in Redis, exact across every node that uses it", "redis", redislimit.Redact(cfg.redisURL))
-	return redislimit.New(client, redislimit.Options{Timeout: redisTimeout, RetryInterval: redisRetryInterval, Logger: logger}), nil
+	limiter := redislimit.New(client, redislimit.Options{Timeout: redisTimeout, RetryInterval: redisRetryInterval, Logger: logger})
+	return limiter, client.Close, nil
 }
 
 // minStaleness is the smallest --max-staleness: the change feed is read

@@ -270,6 +270,8 @@ type app struct {
 	// follower keeps the verifier in step with other nodes (serve on a
 	// shared store only).
 	follower *fleet.Follower
+	// closeLimiter closes the rate limiter's connection to Redis, if any.
+	closeLimiter func() error
 }
 
 // close flushes what is left of the usage counts, then closes the store.
@@ -280,5 +282,7 @@ func (a *app) close() error {
 	if a.follower != nil {
 		stopFollowing = a.follower.Close()
 	}
-	return errors.Join(stopFollowing, a.usage.Close(ctx), a.store.Close())
+	// The usage flush and the store go last: requests still running when
+	// the limiter closes fall back to the node's own limits.
+	return errors.Join(stopFollowing, a.closeLimiter(), a.usage.Close(ctx), a.store.Close())
 }
