@@ -165,7 +165,7 @@ func (f *keyChangeFeed) prune(ctx context.Context) {
 		return
 	}
 	f.pruned = time.Now()
-	f.store.pool.Exec(ctx, `DELETE FROM key_changes WHERE changed_at < now() - $1::interval`, changesRetention.String())
+	f.store.pool.Exec(ctx, `DELETE FROM key_changes WHERE changed_at < now() - $1 * interval '1 second'`, int64(changesRetention.Seconds()))
 }
 
 // Wait implements latchkey.KeyChangeFeed.

@@ -215,3 +215,28 @@ func TestKeyChangeFeedWait(t *testing.T) {
 	}
 	wantNext(t, feed, "the change after reconnecting", k.ID)
 }
+
+// TestKeyChangeFeedPrunes: a feed deletes the change log's rows older than
+// its retention, and keeps the rest.
+func TestKeyChangeFeedPrunes(t *testing.T) {
+	ctx := t.Context()
+	dsn := pgtest.DSN(t)
+	node := openAt(t, dsn) // migrates
+	raw := rawConn(t, dsn)
+	if _, err := raw.Exec(ctx, `INSERT INTO key_changes (key_id, changed_at)
+		VALUES ('key_old', now() - interval '2 hours'), ('key_recent', now() - interval '10 minutes')`); err != nil {
+		t.Fatal(err)
+	}
+	follow(t, node) // its first read prunes
+	rows, err := raw.Query(ctx, `SELECT key_id FROM key_changes ORDER BY seq`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	left, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(left, []string{"key_recent"}) {
+		t.Fatalf("the change log holds %v after pruning, want [key_recent]", left)
+	}
+}
