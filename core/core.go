@@ -43,7 +43,9 @@ type Invalidator interface {
 type Option func(*Service)
 
 // RateLimiter enforces keys' rate limits. *ratelimit.Limiter does, on one
-// node; *redislimit.Limiter does across a fleet of nodes sharing a Redis.
+// node; *redislimit.Limiter does across a fleet of nodes sharing a Redis,
+// exactly; *sharedlimit.Limiter across nodes sharing only PostgreSQL,
+// within a documented bound.
 //
 // Allow always decides: there is no error to return, so that a limiter
 // kept elsewhere that cannot be reached answers on its own (redislimit

@@ -21,6 +21,7 @@ import (
 	"github.com/latchkey/latchkey/internal/datadir"
 	"github.com/latchkey/latchkey/ratelimit"
 	"github.com/latchkey/latchkey/ratelimit/redislimit"
+	"github.com/latchkey/latchkey/ratelimit/sharedlimit"
 	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/store/postgres"
 	"github.com/latchkey/latchkey/store/sqlite"
@@ -84,7 +85,7 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 		"verified before, as they were then, instead of refusing with 503 once --max-staleness has passed; revocations made meanwhile "+
 		"are not seen until it is back (env LATCHKEY_SERVE_STALE)")
 	fs.StringVar(&cfg.redisURL, "redis", "", "Redis to keep rate limits in, so that a key's limit holds exactly across every node: "+
-		"redis://[user:password@]host:port[/db], rediss:// for TLS, or unix:///path/to/redis.sock; empty: each node limits on its own (env LATCHKEY_REDIS)")
+		"redis://[user:password@]host:port[/db], rediss:// for TLS, or unix:///path/to/redis.sock; empty: on PostgreSQL the nodes share their counts through the database, within a documented bound; on SQLite the one node counts exactly (env LATCHKEY_REDIS)")
 	fs.BoolVar(&cfg.allowPrivate, "allow-private-ips", false, "let keys' allowedIps name private and other non-public addresses (env LATCHKEY_ALLOW_PRIVATE_IPS)")
 	for _, f := range extra {
 		f(fs)
@@ -194,7 +195,7 @@ func openApp(ctx context.Context, cfg *config, logger *slog.Logger) (*app, error
 		// has read their changes, the caches answer nothing.
 		verifier.TrustUntil(time.Now())
 	}
-	limiter, closeLimiter, err := openLimiter(ctx, cfg, logger)
+	limiter, closeLimiter, err := openLimiter(ctx, cfg, store, logger)
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -214,14 +215,22 @@ const (
 	redisRetryInterval = time.Second
 )
 
-// openLimiter returns the rate limiter: the node's own, or with --redis
-// one kept in Redis, which must answer now. A node refuses to start
-// without it so that a wrong address or password shows at once, rather
-// than as limits silently enforced per node; once started, a node whose
-// Redis fails falls back to its own limiter (see package redislimit).
-// The returned func closes what it opened.
-func openLimiter(ctx context.Context, cfg *config, logger *slog.Logger) (core.RateLimiter, func() error, error) {
+// openLimiter returns the rate limiter: with --redis one kept in Redis,
+// which must answer now; else, on PostgreSQL, one that shares its counts
+// with the other nodes through the database, off the verification path
+// (package sharedlimit); else, on SQLite, the node's own. A node refuses
+// to start without its Redis so that a wrong address or password shows at
+// once, rather than as limits silently enforced per node; once started, a
+// node whose Redis fails falls back to its own limiter (see package
+// redislimit). The returned func closes what it opened.
+func openLimiter(ctx context.Context, cfg *config, store latchkey.Store, logger *slog.Logger) (core.RateLimiter, func() error, error) {
 	if cfg.redis == nil {
+		if shared, ok := store.(sharedlimit.Store); ok && cfg.postgresDSN != "" {
+			logger.Info("rate limits are shared through PostgreSQL: a key's limit holds across the nodes within what one node admits in a sync interval or two",
+				"sync_interval", sharedlimit.DefaultInterval)
+			limiter := sharedlimit.New(shared, sharedlimit.Options{Logger: logger})
+			return limiter, limiter.Close, nil
+		}
 		return ratelimit.New(), func() error { return nil }, nil
 	}
 	client := redis.NewClient(cfg.redis)

@@ -270,7 +270,8 @@ type app struct {
 	// follower keeps the verifier in step with other nodes (serve on a
 	// shared store only).
 	follower *fleet.Follower
-	// closeLimiter closes the rate limiter's connection to Redis, if any.
+	// closeLimiter closes the rate limiter: its connection to Redis, or the
+	// goroutine that shares its counts through PostgreSQL.
 	closeLimiter func() error
 }
 
