@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -188,12 +189,38 @@ func (s *Store) migrate(ctx context.Context) error {
 		return err
 	}
 	sort.Strings(names)
+	// A migration this binary does not know was applied by a newer one;
+	// running on that schema could lose what the newer version relies on.
+	if err := s.refuseNewerSchema(ctx, names); err != nil {
+		return err
+	}
 	for _, name := range names {
 		if err := s.applyMigration(ctx, name); err != nil {
 			return fmt.Errorf("sqlite: migration %s: %w", name, err)
 		}
 	}
 	return nil
+}
+
+// refuseNewerSchema returns an error naming the first migration recorded in
+// the database that is not among known.
+func (s *Store) refuseNewerSchema(ctx context.Context, known []string) error {
+	rows, err := s.write.QueryContext(ctx, `SELECT name FROM schema_migrations ORDER BY name`)
+	if err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return fmt.Errorf("sqlite: migrate: %w", err)
+		}
+		if !slices.Contains(known, name) {
+			return fmt.Errorf("sqlite: the database has migration %s, which this latchkey does not know: "+
+				"a newer version migrated it; run that version or a later one", name)
+		}
+	}
+	return rows.Err()
 }
 
 func (s *Store) applyMigration(ctx context.Context, name string) error {

@@ -326,3 +326,26 @@ func TestConcurrentOpens(t *testing.T) {
 		wg.Wait()
 	}
 }
+
+// TestRefusesNewerSchema: a database that a newer version migrated further
+// is refused, with an error naming the migration this version lacks, and
+// left as it was.
+func TestRefusesNewerSchema(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "latchkey.db")
+	s := openAt(t, path)
+	const future = "migrations/9999_from_the_future.sql"
+	if _, err := s.write.ExecContext(ctx, `INSERT INTO schema_migrations (name, applied_at) VALUES (?, 'x')`, future); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.InitMeta(ctx, "check", []byte("v1")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(ctx, path)
+	if err == nil || !strings.Contains(err.Error(), future) || !strings.Contains(err.Error(), "does not know") {
+		t.Fatalf("Open() of a newer schema error = %v, want one naming %s", err, future)
+	}
+	if v, err := s.Meta(ctx, "check"); err != nil || string(v) != "v1" {
+		t.Errorf("after the refused Open, Meta(\"check\") = %q, %v, want \"v1\", nil", v, err)
+	}
+}
