@@ -95,11 +95,14 @@ import (
 )
 
 const (
-	// subWindows is how many sub-windows a period is cut into; the ring
-	// holds them and the current one.
-	subWindows = 63
-	ringSize   = subWindows + 1
-	ringMask   = ringSize - 1
+	// SubWindows is how many sub-windows a period is cut into; the ring
+	// holds them and the current one (RingSize). The limiters that count
+	// across nodes (ratelimit/sharedlimit, ratelimit/redislimit) cut
+	// periods the same way, so that every node places a unit in the same
+	// sub-window.
+	SubWindows = 63
+	RingSize   = SubWindows + 1
+	ringMask   = RingSize - 1
 
 	numShards = 64
 	// minSweep is the size below which a shard is never swept on insert.
@@ -148,7 +151,7 @@ type window struct {
 	width  int64         // a sub-window's width in nanoseconds
 	slot   int64         // the newest sub-window the ring reflects
 	total  uint64        // the sum of counts
-	counts [ringSize]uint32
+	counts [RingSize]uint32
 }
 
 // New returns an empty limiter.
@@ -191,7 +194,7 @@ func (l *Limiter) Allow(_ context.Context, keyID string, limit latchkey.RateLimi
 		w.counts[w.slot&ringMask] += uint32(units)
 		w.total += units
 		d.Allowed = true
-		d.Reset = time.Unix(0, (w.slot+ringSize)*w.width)
+		d.Reset = time.Unix(0, (w.slot+RingSize)*w.width)
 	case units <= lim:
 		d.Reset = time.Unix(0, w.admitAt(w.total+units-lim))
 		d.RetryAfter = max0(d.Reset.Sub(now))
@@ -256,7 +259,7 @@ func (sh *shard) sweep(nowNs int64) int {
 // idle reports whether every unit the entry counted has stopped counting:
 // the newest sub-window it reflects has left the ring.
 func (w *window) idle(nowNs int64) bool {
-	return w.total == 0 || floorDiv(nowNs, w.width) >= w.slot+ringSize
+	return w.total == 0 || floorDiv(nowNs, w.width) >= w.slot+RingSize
 }
 
 // configure builds the ring for period: on the first call, or when the
@@ -265,11 +268,11 @@ func (w *window) configure(period time.Duration, nowNs int64) {
 	if w.period == period {
 		return
 	}
-	width := ceilDiv(int64(period), subWindows)
+	width := Width(period)
 	var carried uint64
 	if w.period != 0 {
 		cutoff := nowNs - int64(period)
-		for j := int64(0); j < ringSize; j++ {
+		for j := int64(0); j < RingSize; j++ {
 			s := w.slot - j
 			// A sub-window that ends after the cutoff may hold units
 			// admitted within the new period of now.
@@ -290,7 +293,7 @@ func (w *window) advance(s int64) {
 	switch {
 	case s <= w.slot:
 		return
-	case s-w.slot >= ringSize:
+	case s-w.slot >= RingSize:
 		clear(w.counts[:])
 		w.total = 0
 	default:
@@ -307,15 +310,23 @@ func (w *window) advance(s int64) {
 // the total.
 func (w *window) admitAt(need uint64) int64 {
 	var freed uint64
-	for j := int64(0); j < ringSize; j++ {
-		s := w.slot - subWindows + j // oldest first
+	for j := int64(0); j < RingSize; j++ {
+		s := w.slot - SubWindows + j // oldest first
 		freed += uint64(w.counts[s&ringMask])
 		if freed >= need {
-			return (s + ringSize) * w.width // when s leaves the ring
+			return (s + RingSize) * w.width // when s leaves the ring
 		}
 	}
-	return (w.slot + ringSize) * w.width // unreachable while need <= total
+	return (w.slot + RingSize) * w.width // unreachable while need <= total
 }
+
+// Width is the width, in nanoseconds, of a sub-window of period: period
+// divided by SubWindows, rounded up.
+func Width(period time.Duration) int64 { return ceilDiv(int64(period), SubWindows) }
+
+// SubWindow is the number of the sub-window of the given width (see Width)
+// that holds the instant t, in Unix nanoseconds.
+func SubWindow(t, width int64) int64 { return floorDiv(t, width) }
 
 func floorDiv(a, b int64) int64 {
 	q := a / b

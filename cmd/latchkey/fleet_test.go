@@ -76,18 +76,12 @@ func callNative(t *testing.T, base, method, path, bearer, body string) (int, map
 	return resp.StatusCode, out
 }
 
-// authorize asks a node's gateway endpoint about a secret, for orders.read.
+// authorize asks a node's gateway endpoint about a secret, for orders.read
+// (see authorizeWait), and returns the status.
 func authorize(t *testing.T, base, sec string) int {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, base+"/v1/authorize?permission=orders.read", nil)
-	req.Header.Set("X-API-Key", sec)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode
+	status, _ := authorizeWait(t, base, sec)
+	return status
 }
 
 // change is one kind of revocation made on node A.

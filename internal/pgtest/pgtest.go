@@ -26,7 +26,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -37,6 +36,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/latchkey/latchkey/internal/childproc"
 )
 
 // Main runs the tests, stops the server if one was started, and exits with
@@ -124,8 +125,8 @@ type postgres struct {
 	bin   string // the directory of initdb and postgres
 	cred  *syscall.Credential
 	cmd   *exec.Cmd
-	done  chan struct{} // closed when the postmaster has exited
-	admin *pgxpool.Pool // on the postgres database, to create the others (shared server only)
+	done  <-chan struct{} // closed when the postmaster has exited
+	admin *pgxpool.Pool   // on the postgres database, to create the others (shared server only)
 	drops sync.WaitGroup
 }
 
@@ -206,29 +207,13 @@ func (s *postgres) launch() error {
 		return err
 	}
 	defer logFile.Close() // the child has its own descriptor
-	s.done = make(chan struct{})
 	s.cmd = exec.Command(filepath.Join(s.bin, "postgres"), "-D", filepath.Join(s.dir, "data"),
 		"-c", "listen_addresses=", "-c", "unix_socket_directories="+s.dir, "-c", "max_connections=300")
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
-	// If the test binary dies without stopping the server (a test timeout
-	// panics past TestMain), the kernel sends the postmaster SIGQUIT, its
-	// immediate shutdown. The signal goes when the thread that started the
-	// child exits, so that thread is kept until the child has.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Pdeathsig: syscall.SIGQUIT}
-	started := make(chan error)
-	cmd, done := s.cmd, s.done
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		cmd.Wait()
-		close(done)
-	}()
-	if err := <-started; err != nil {
+	// If the test binary dies without stopping the server, the postmaster
+	// gets SIGQUIT, its immediate shutdown.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
+	if s.done, err = childproc.Start(s.cmd, syscall.SIGQUIT); err != nil {
 		return fmt.Errorf("start postgres: %w", err)
 	}
 	if err := s.waitReady(); err != nil {

@@ -20,13 +20,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/latchkey/latchkey/internal/childproc"
 )
 
 // Server is a redis-server of the tests'.
@@ -37,7 +38,7 @@ type Server struct {
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
-	done chan struct{} // closed when the server has exited
+	done <-chan struct{} // closed when the server has exited
 }
 
 // Main runs the tests, stops the shared server if one was started, and
@@ -174,25 +175,9 @@ func (s *Server) run() error {
 	cmd := exec.Command(s.bin, "--port", "0", "--unixsocket", s.sock, "--unixsocketperm", "700",
 		"--save", "", "--appendonly", "no", "--dir", s.dir, "--daemonize", "no")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// If the test binary dies without stopping the server (a test timeout
-	// panics past TestMain), the kernel kills it. The signal goes when the
-	// thread that started the child exits, so that thread is kept until
-	// the child has.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	done := make(chan struct{})
-	started := make(chan error)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		cmd.Wait()
-		close(done)
-	}()
-	if err := <-started; err != nil {
+	// If the test binary dies without stopping the server, it is killed.
+	done, err := childproc.Start(cmd, syscall.SIGKILL)
+	if err != nil {
 		return fmt.Errorf("start redis-server: %w", err)
 	}
 	if err := s.waitReady(done); err != nil {

@@ -176,8 +176,8 @@ func (l *Limiter) Try(ctx context.Context, keyID string, limit latchkey.RateLimi
 		min(limit.Limit, math.MaxUint32), // as package ratelimit: counts are 32-bit
 		max(cost, 1),                     // never a refund
 		period,
-		ceilDiv(period, 63*int64(time.Microsecond)), // a sub-window's width, µs
-		ceilDiv(period, int64(time.Microsecond)),    // the period, µs
+		ceilDiv(period, ratelimit.SubWindows*int64(time.Microsecond)), // a sub-window's width, µs
+		ceilDiv(period, int64(time.Microsecond)),                      // the period, µs
 		nowArg,
 	).Int64Slice()
 	if err != nil {

@@ -116,10 +116,10 @@ import (
 )
 
 const (
-	// subWindows and ringSize are package ratelimit's: the rows of every
-	// node must place units in the same sub-windows.
-	subWindows = 63
-	ringSize   = subWindows + 1
+	// Package ratelimit's geometry: the rows of every node must place
+	// units in the same sub-windows.
+	subWindows = ratelimit.SubWindows
+	ringSize   = ratelimit.RingSize
 	ringMask   = ringSize - 1
 	numShards  = 64
 )
@@ -321,7 +321,7 @@ func (l *Limiter) Allow(_ context.Context, keyID string, limit latchkey.RateLimi
 		sh.m[strings.Clone(keyID)] = e
 	}
 	e.configure(limit.Period, nowNs)
-	e.advance(floorDiv(nowNs, e.width))
+	e.advance(ratelimit.SubWindow(nowNs, e.width))
 	counted := e.total + e.othersIn(e.slot)
 
 	switch {
@@ -364,7 +364,7 @@ func (e *entry) configure(period time.Duration, nowNs int64) {
 	if e.period == period {
 		return
 	}
-	width := ceilDiv(int64(period), subWindows)
+	width := ratelimit.Width(period)
 	var carried uint64
 	if e.period != 0 {
 		cutoff := nowNs - int64(period)
@@ -375,7 +375,7 @@ func (e *entry) configure(period time.Duration, nowNs int64) {
 			}
 		}
 	}
-	*e = entry{period: period, width: width, slot: floorDiv(nowNs, width)}
+	*e = entry{period: period, width: width, slot: ratelimit.SubWindow(nowNs, width)}
 	i := e.slot & ringMask
 	e.own[i] = uint32(min(carried, math.MaxUint32))
 	e.total = uint64(e.own[i])
@@ -427,7 +427,7 @@ func (e *entry) admitAt(need uint64) int64 {
 // idle reports whether nothing the entry holds counts at nowNs any more:
 // removing it changes no decision.
 func (e *entry) idle(nowNs int64) bool {
-	s := max(e.slot, floorDiv(nowNs, e.width))
+	s := max(e.slot, ratelimit.SubWindow(nowNs, e.width))
 	return (e.total == 0 || s >= e.slot+ringSize) && e.othersIn(s) == 0
 }
 
@@ -514,7 +514,7 @@ func (l *Limiter) apply(keys []string, others []Count, nowNs int64) {
 		if e := sh.m[id]; e != nil {
 			clear(e.others[:])
 			clear(e.otherSlot[:])
-			ref := max(e.slot, floorDiv(nowNs, e.width))
+			ref := max(e.slot, ratelimit.SubWindow(nowNs, e.width))
 			for _, c := range byKey[id] {
 				if int64(c.Width) != e.width || c.Slot <= ref-ringSize || c.Units <= 0 {
 					continue // another period, or out of the ring
@@ -542,20 +542,4 @@ func (l *Limiter) Len() int {
 		sh.mu.Unlock()
 	}
 	return n
-}
-
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && a < 0 {
-		q--
-	}
-	return q
-}
-
-func ceilDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 {
-		q++
-	}
-	return q
 }
