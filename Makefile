@@ -1,23 +1,33 @@
 # Latchkey: the commands the README gives. `make test` is what CI runs.
 
-.PHONY: run test test-deps test-go test-e2e bench bench-load
+.PHONY: run test test-deps test-go test-fuzz test-e2e bench bench-load soak
 
 # Start the server on 127.0.0.1:8080 with an embedded SQLite store in ./data.
 run:
 	go run ./cmd/latchkey serve
 
-# Every test: go vet, the Go unit and integration tests (race detector on),
-# then the end-to-end suite that drives the real binary with the official
-# npm clients, installed from the committed lock file. What a fresh Debian
-# machine lacks is installed first (scripts/test-deps).
-test: test-deps test-go test-e2e
+# Every test: go vet, staticcheck and govulncheck (both pinned in go.mod's
+# tool block; govulncheck only where its database can be reached), the Go
+# unit and integration tests (race detector on, a short soak among them),
+# every fuzz target for a few seconds, then the end-to-end suite that drives
+# the real binary with the official npm clients, installed from the
+# committed lock file. What a fresh Debian machine lacks is installed first
+# (scripts/test-deps).
+test: test-deps test-go test-fuzz test-e2e
 
 test-deps:
 	./scripts/test-deps
 
 test-go:
 	go vet ./...
+	go tool staticcheck ./...
+	./scripts/vulncheck
 	go test -race -count=1 ./...
+
+# Each fuzz target for FUZZTIME (default 4s); a failure's input is saved
+# under testdata/fuzz, where it becomes a regression test of go test.
+test-fuzz:
+	./scripts/fuzz
 
 test-e2e:
 	cd tests/e2e && npm ci --no-audit --no-fund && npm test

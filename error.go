@@ -3,6 +3,7 @@ package latchkey
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes. Every layer speaks these; each HTTP surface maps them to its own
@@ -19,7 +20,11 @@ const (
 	// is wrong with the request, and the same request may succeed a moment
 	// later, so the surfaces answer 503 with Retry-After rather than 500.
 	EUNAVAILABLE = "unavailable"
-	EINTERNAL    = "internal" // everything else: logged, never shown
+	// ETHROTTLED: too many failed authentications came from the client's
+	// address; Error.RetryAfter says when it may try again. The surfaces
+	// answer 429 with Retry-After.
+	ETHROTTLED = "throttled"
+	EINTERNAL  = "internal" // everything else: logged, never shown
 )
 
 // Error is an application error: a machine code, the kind of thing it is about
@@ -35,6 +40,8 @@ type Error struct {
 	// is in Error's text, for logs, and never in Message, which clients
 	// see: a driver's error may name hosts, users and databases.
 	Err error
+	// RetryAfter, for ETHROTTLED, is how long the client should wait.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -114,4 +121,14 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "Internal error."
+}
+
+// ErrorRetryAfter returns how long an ETHROTTLED error asks the client to
+// wait, or 0.
+func ErrorRetryAfter(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
 }

@@ -10,7 +10,9 @@ import (
 // implement it, and one contract suite (store/storetest) holds both to it.
 //
 // Store methods do no authorization; they enforce integrity only (existence,
-// uniqueness, cascades, quotas). Ids and timestamps are set by the caller;
+// uniqueness, cascades, quotas). Every method that changes the store writes
+// the audit event its context carries (WithAuditEvent) in the same
+// transaction. Ids and timestamps are set by the caller;
 // times come back in UTC, to the microsecond. Errors name their subject
 // ("account", "app", "integration", "key") in latchkey.Error.Subject.
 type Store interface {
@@ -117,6 +119,26 @@ type Store interface {
 	// Usage returns a key's counts for the minutes in [from, to), ordered by
 	// minute, then code.
 	Usage(ctx context.Context, keyID string, from, to time.Time) ([]UsageCount, error)
+
+	// AppendAuditEvents appends events that record no change of their own:
+	// refused attempts and bursts of failures. (An event recording a change
+	// goes with the change, through WithAuditEvent.) One transaction.
+	// Returns ECONFLICT if an id is taken.
+	AppendAuditEvents(ctx context.Context, events ...*AuditEvent) error
+	// AuditEvents lists the events q selects, in its order. Returns
+	// EINVALID for a Limit below 1, or for a query that names no account
+	// and is not All.
+	AuditEvents(ctx context.Context, q AuditQuery) ([]*AuditEvent, error)
+	// PruneAuditEvents deletes the events older than before, and reports
+	// how many: retention, the one way an event leaves the store.
+	PruneAuditEvents(ctx context.Context, before time.Time) (int64, error)
+
+	// Rekey passes one batch of the sealed values the store holds through
+	// b.Fn and stores what it returns, in one transaction, and returns where
+	// the next batch begins ("" once the last value was passed). See
+	// RekeyBatch. Master-key rotation (core.Rotation) uses it: a batch at a
+	// time while servers run, then one last call with Limit 0.
+	Rekey(ctx context.Context, b RekeyBatch) (next string, err error)
 }
 
 // KeyOwner names exactly one owner: an account (AppID empty), an app

@@ -271,6 +271,11 @@ func NewVerifier(store latchkey.Store, keys *secret.Keyring, now func() time.Tim
 	return v
 }
 
+// Keyring returns the keyring the verifier hashes and opens secrets with,
+// for the watcher that keeps it in step with master-key rotations
+// (core.WatchMasterKey).
+func (v *Verifier) Keyring() *secret.Keyring { return v.keys }
+
 // Purge forgets every cached key and every remembered unknown credential.
 // Call it when any key may have changed, such as after a master-key
 // rotation; for changes to known keys, Forget and Added keep the rest of the
@@ -343,6 +348,12 @@ var (
 	ErrJWTExpired     = &latchkey.Error{Code: latchkey.EUNAUTHORIZED, Message: "Invalid JWT: token has expired"}
 	ErrJWTScope       = &latchkey.Error{Code: latchkey.EUNAUTHORIZED, Message: "Invalid JWT body: scope does not match the key"}
 	ErrNotACredential = &latchkey.Error{Code: latchkey.EUNAUTHORIZED, Message: "Unsupported Authorization scheme"}
+	// ErrMasterKeyRetired is returned, as unavailable (503), by a server
+	// whose master key a rotation retired without it hearing of it (it was
+	// frozen through the whole rotation): it cannot tell a valid secret
+	// from an unknown one any more, and must not call either invalid.
+	ErrMasterKeyRetired = &latchkey.Error{Code: latchkey.EUNAVAILABLE,
+		Message: "this server's master key was retired by a rotation; it must be restarted with the new master key"}
 	// ErrKeyDisabled is returned, like ErrKeyExpired, only once the
 	// credential is proven (the secret matched, or the JWT's signature
 	// checked out), so it tells nothing to whoever lacks the secret. A key
@@ -530,9 +541,11 @@ func (v *Verifier) coldSecret(ctx context.Context, sec string) (*latchkey.Princi
 	v.mu.RLock()
 	gen := v.gen
 	v.mu.RUnlock()
-	sum := v.keys.Hash(sec)
-	k, err := v.store.KeyBySecretHash(ctx, sum)
+	k, sum, err := v.lookupSecret(ctx, sec)
 	if latchkey.ErrorCode(err) == latchkey.ENOTFOUND {
+		if v.keys.Retired() {
+			return nil, ErrMasterKeyRetired
+		}
 		storeHash := [sha256.Size]byte(sum)
 		v.rememberUnknown(&v.unknownSecrets, maphash.String(v.seed, sec), sec, &storeHash, gen)
 		return nil, ErrInvalid
@@ -551,6 +564,48 @@ func (v *Verifier) coldSecret(ctx context.Context, sec string) (*latchkey.Princi
 		return nil, ErrInvalid
 	}
 	return e.admit(now)
+}
+
+// lookupSecret finds the key a secret belongs to by the secret's hash
+// under each master key of the keyring: during a master-key rotation, under
+// the current key and then under the next, the order in which a rotation
+// moves stored secrets, so that one moved between the two reads is found
+// by the second. It returns the hash new secrets are stored under, for the
+// memory of unknown secrets, and ENOTFOUND if no key has the secret.
+//
+// Before it calls a secret unknown, it makes sure the keyring was in step
+// with the store when it looked (secret.Keyring.Sync): if the keyring moved
+// meanwhile, or was stale and a refresh moved it (a rotation this server
+// had not heard of yet, as after a pause), it looks again with the new
+// hashes. A keyring that is fresh and still lacks a rotation's next key
+// cannot miss a moved secret: secrets move only once every server has
+// had time to learn the key (see core's comment on rotation).
+func (v *Verifier) lookupSecret(ctx context.Context, sec string) (*latchkey.Key, []byte, error) {
+	for attempt := 1; ; attempt++ {
+		ver := v.keys.Version()
+		hashes, write := v.keys.LookupHashes(sec)
+		var err error
+		for _, h := range hashes {
+			var k *latchkey.Key
+			if k, err = v.store.KeyBySecretHash(ctx, h); latchkey.ErrorCode(err) != latchkey.ENOTFOUND {
+				return k, write, err
+			}
+		}
+		if attempt == 3 { // the keyring moved twice during two lookups: the rotation is over
+			return nil, write, err
+		}
+		changed, serr := v.keys.Sync(ctx, ver)
+		if serr != nil {
+			// Whether the secret moved cannot be told: fail closed.
+			if latchkey.ErrorCode(serr) != latchkey.EUNAVAILABLE {
+				serr = latchkey.Unavailable(serr)
+			}
+			return nil, write, serr
+		}
+		if !changed {
+			return nil, write, err
+		}
+	}
 }
 
 type claims struct {
@@ -753,8 +808,13 @@ func (v *Verifier) byKeyID(ctx context.Context, id string) (*entry, error) {
 func (v *Verifier) remember(k *latchkey.Key, gen uint64) (*entry, error) {
 	e := &entry{principal: latchkey.PrincipalOf(k), expiresAt: k.Policy.ExpiresAt}
 	for _, s := range k.Secrets {
+		// Open refreshes a stale keyring before it gives up (see
+		// lookupSecret): the secret may have moved to a rotation's next key.
 		plain, err := v.keys.Open(s.Sealed, secret.KeyRecord(k.ID))
 		if err != nil {
+			if v.keys.Retired() {
+				return nil, ErrMasterKeyRetired
+			}
 			return nil, err
 		}
 		e.secrets = append(e.secrets, cachedSecret{plain: plain, mh: maphash.Bytes(v.seed, plain), expiresAt: s.ExpiresAt})

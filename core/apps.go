@@ -38,7 +38,7 @@ func (s *Service) CreateApp(ctx context.Context, p *latchkey.Principal, app *lat
 	}
 	now := s.timestamp()
 	app.ID, app.AccountID, app.CreatedAt, app.UpdatedAt = NewObjectID(), p.AccountID, now, now
-	if err := s.store.CreateApp(ctx, app); err != nil {
+	if err := s.store.CreateApp(s.audited(ctx, p, latchkey.ActionAppCreate, "app", app.ID), app); err != nil {
 		return nil, err
 	}
 	return app, nil
@@ -52,20 +52,30 @@ func (s *Service) ListApps(ctx context.Context, p *latchkey.Principal, page latc
 	return s.store.ListApps(ctx, p.AccountID, page)
 }
 
-// App returns an app the principal may act on.
+// App returns an app the principal may act on. Account and app keys only:
+// an integration key acts on its own integration only, not on the app
+// above it (the Sunshine routes' scopes say so too; without this check the
+// native routes let an integration key read and change its app).
 func (s *Service) App(ctx context.Context, p *latchkey.Principal, appID string) (*latchkey.App, error) {
+	if p.Scope == latchkey.ScopeIntegration {
+		return nil, forbidden()
+	}
 	return s.appFor(ctx, p, appID)
 }
 
-// UpdateApp applies change to an app the principal may act on.
+// UpdateApp applies change to an app the principal may act on. Account and
+// app keys only, as App.
 func (s *Service) UpdateApp(ctx context.Context, p *latchkey.Principal, appID string, change func(*latchkey.App)) (*latchkey.App, error) {
+	if p.Scope == latchkey.ScopeIntegration {
+		return nil, forbidden()
+	}
 	app, err := s.appFor(ctx, p, appID)
 	if err != nil {
 		return nil, err
 	}
 	change(app)
 	app.UpdatedAt = s.timestamp()
-	if err := s.store.UpdateApp(ctx, app); err != nil {
+	if err := s.store.UpdateApp(s.audited(ctx, p, latchkey.ActionAppUpdate, "app", app.ID), app); err != nil {
 		return nil, err
 	}
 	return app, nil
@@ -85,7 +95,7 @@ func (s *Service) DeleteApp(ctx context.Context, p *latchkey.Principal, appID st
 		return err
 	}
 	check, deleted := cascadeCheck(p)
-	err := s.store.DeleteApp(ctx, appID, check)
+	err := s.store.DeleteApp(s.audited(ctx, p, latchkey.ActionAppDelete, "app", appID), appID, check)
 	s.forget(deleted()...)
 	return err
 }

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/audit"
+	"github.com/latchkey/latchkey/internal/ulid"
 	"github.com/latchkey/latchkey/ratelimit"
 	"github.com/latchkey/latchkey/secret"
 	"github.com/latchkey/latchkey/usage"
@@ -66,6 +68,13 @@ func WithVerification(checker CredentialChecker, limiter RateLimiter, recorder *
 	return func(s *Service) { s.checker, s.limiter, s.usage = checker, limiter, recorder }
 }
 
+// WithAuditRecorder gives the service the recorder of failed checks on the
+// verify path, which it counts in bursts (see package audit). Without it
+// they are not recorded; changes are recorded either way.
+func WithAuditRecorder(r *audit.Recorder) Option {
+	return func(s *Service) { s.audit = r }
+}
+
 // Service is the domain service.
 type Service struct {
 	store latchkey.Store
@@ -77,6 +86,7 @@ type Service struct {
 	checker CredentialChecker
 	limiter RateLimiter
 	usage   *usage.Recorder
+	audit   *audit.Recorder
 }
 
 // New returns the service over store. keys hashes and seals secrets, env is
@@ -116,6 +126,21 @@ func (s *Service) added(keyID string, secrets ...latchkey.Secret) {
 	}
 }
 
+// audited returns ctx carrying the audit event of a change by p (nil for
+// the command line) to a target, for the store to write with the change
+// (see latchkey.WithAuditEvent). Every change the core asks of the store
+// goes through it. detail is pairs of names and values.
+func (s *Service) audited(ctx context.Context, p *latchkey.Principal, action, targetType, targetID string, detail ...string) context.Context {
+	ev := audit.Event(ctx, s.timestamp(), p, action, targetType, targetID)
+	if len(detail) > 0 {
+		ev.Detail = map[string]string{}
+		for i := 0; i+1 < len(detail); i += 2 {
+			ev.Detail[detail[i]] = detail[i+1]
+		}
+	}
+	return latchkey.WithAuditEvent(ctx, ev)
+}
+
 // NewObjectID returns a 24-character lowercase hex id in the style of the
 // Sunshine dialect's ids: 4 bytes of Unix time, then 8 random bytes. Ids so
 // made sort by creation second, which gives lists a stable, natural order.
@@ -128,32 +153,9 @@ func NewObjectID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// crockford is the ULID alphabet: Crockford's base32.
-const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-
-// NewULID returns a ULID: 48 bits of Unix milliseconds then 80 random bits,
-// as 26 characters of Crockford base32, so that ids sort by creation time.
-// The Rebilly dialect's ids are "api_key_" and a ULID.
-func NewULID() string {
-	var b [16]byte
-	ms := uint64(time.Now().UnixMilli())
-	for i := range 6 {
-		b[i] = byte(ms >> (40 - 8*i))
-	}
-	if _, err := rand.Read(b[6:]); err != nil {
-		panic("core: crypto/rand failed: " + err.Error())
-	}
-	// 128 bits in 26 characters of 5 bits: the first character carries 3.
-	var out [26]byte
-	hi := binary.BigEndian.Uint64(b[:8])
-	lo := binary.BigEndian.Uint64(b[8:])
-	for i := 25; i >= 0; i-- {
-		out[i] = crockford[lo&31]
-		lo = lo>>5 | hi<<59
-		hi >>= 5
-	}
-	return string(out[:])
-}
+// NewULID returns a ULID (see package ulid), so that ids sort by creation
+// time. The Rebilly dialect's ids are "api_key_" and a ULID.
+func NewULID() string { return ulid.New() }
 
 // IsObjectID reports whether s has the form NewObjectID makes.
 func IsObjectID(s string) bool {
@@ -183,6 +185,7 @@ func (s *Service) Bootstrap(ctx context.Context, name string) (*latchkey.Account
 	if err != nil {
 		return nil, nil, err
 	}
+	ctx = s.audited(ctx, nil, latchkey.ActionAccountCreate, "account", a.ID, "key", k.ID)
 	if err := s.store.CreateAccountWithKey(ctx, a, k); err != nil {
 		return nil, nil, err
 	}

@@ -50,7 +50,7 @@ func (s *Service) CreateIntegration(ctx context.Context, p *latchkey.Principal, 
 		w.Secret = hex.EncodeToString(b[:])
 		w.SealedSecret = s.keys.Seal([]byte(w.Secret), secret.WebhookRecord(w.ID))
 	}
-	if err := s.store.CreateIntegration(ctx, in); err != nil {
+	if err := s.store.CreateIntegration(s.audited(ctx, p, latchkey.ActionIntegrationCreate, "integration", in.ID, "app", in.AppID), in); err != nil {
 		return nil, err
 	}
 	return in, nil
@@ -93,7 +93,7 @@ func (s *Service) UpdateIntegration(ctx context.Context, p *latchkey.Principal, 
 		return nil, err
 	}
 	in.DisplayName, in.UpdatedAt = displayName, s.timestamp()
-	if err := s.store.UpdateIntegration(ctx, in); err != nil {
+	if err := s.store.UpdateIntegration(s.audited(ctx, p, latchkey.ActionIntegrationUpdate, "integration", in.ID, "app", in.AppID), in); err != nil {
 		return nil, err
 	}
 	return in, s.openWebhooks(in)
@@ -110,7 +110,7 @@ func (s *Service) DeleteIntegration(ctx context.Context, p *latchkey.Principal, 
 		return err
 	}
 	check, deleted := cascadeCheck(p)
-	err := s.store.DeleteIntegration(ctx, appID, integrationID, check)
+	err := s.store.DeleteIntegration(s.audited(ctx, p, latchkey.ActionIntegrationDelete, "integration", integrationID, "app", appID), appID, integrationID, check)
 	s.forget(deleted()...)
 	return err
 }

@@ -87,7 +87,7 @@ func (s *Service) CreateKey(ctx context.Context, p *latchkey.Principal, spec Key
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.CreateKey(ctx, k, spec.MaxPerOwner); err != nil {
+	if err := s.store.CreateKey(s.audited(ctx, p, latchkey.ActionKeyCreate, "key", k.ID), k, spec.MaxPerOwner); err != nil {
 		return nil, err
 	}
 	s.added(k.ID, k.Secrets...)
@@ -139,7 +139,7 @@ func (s *Service) UpdateKey(ctx context.Context, p *latchkey.Principal, owner la
 		return nil, err
 	}
 	k.Name, k.Policy, k.UpdatedAt = name, policy, s.timestamp()
-	if err := s.store.UpdateKey(ctx, k); err != nil {
+	if err := s.store.UpdateKey(s.audited(ctx, p, latchkey.ActionKeyUpdate, "key", k.ID), k); err != nil {
 		return nil, err
 	}
 	s.forget(k.ID)
@@ -245,7 +245,7 @@ func (s *Service) DeleteKey(ctx context.Context, p *latchkey.Principal, owner la
 		return &latchkey.Error{Code: latchkey.ECONFLICT, Subject: "key",
 			Message: "a key cannot delete itself; delete it with another key"}
 	}
-	err = s.store.DeleteKey(ctx, keyID)
+	err = s.store.DeleteKey(s.audited(ctx, p, latchkey.ActionKeyDelete, "key", keyID), keyID)
 	s.forget(keyID)
 	return err
 }

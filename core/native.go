@@ -60,7 +60,7 @@ func (s *Service) RollKey(ctx context.Context, p *latchkey.Principal, owner latc
 		}
 		oldUntil = &until
 	}
-	if err := s.store.RollKey(ctx, keyID, next, oldUntil); err != nil {
+	if err := s.store.RollKey(s.audited(ctx, p, latchkey.ActionKeyRoll, "key", keyID, "gracePeriod", grace.String()), keyID, next, oldUntil); err != nil {
 		return nil, err
 	}
 	s.added(keyID, next)

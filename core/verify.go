@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/audit"
 	"github.com/latchkey/latchkey/ratelimit"
 )
 
@@ -88,6 +89,7 @@ func (s *Service) Verify(ctx context.Context, caller *latchkey.Principal, req Ve
 		return nil, err // could not decide: fail closed
 	}
 	if k == nil || code == latchkey.CodeNotFound || !visibleTo(caller, k, req.Apps) {
+		s.recordFailure(ctx, caller, nil, &req, latchkey.CodeNotFound)
 		return &VerifyResult{Code: latchkey.CodeNotFound}, nil
 	}
 	res := &VerifyResult{Code: code, Key: k}
@@ -95,7 +97,36 @@ func (s *Service) Verify(ctx context.Context, caller *latchkey.Principal, req Ve
 		res.Code = s.checkPolicy(ctx, k, &req, res)
 	}
 	s.recordUsage(k.KeyID, res.Code)
+	if res.Code != latchkey.CodeValid {
+		s.recordFailure(ctx, caller, k, &req, res.Code)
+	}
 	return res, nil
+}
+
+// recordFailure counts a failed check in the audit log's burst of its
+// subject: the key, if the caller may know of it (k), else the client's
+// address. The burst goes to the key's account, or to the caller's for a
+// key it cannot see; a failure on the gateway path with no key goes to the
+// operator's log.
+func (s *Service) recordFailure(ctx context.Context, caller, k *latchkey.Principal, req *VerifyRequest, code latchkey.Code) {
+	if s.audit == nil {
+		return
+	}
+	r := audit.Request{}
+	if from := audit.RequestFrom(ctx); from != nil {
+		r = *from
+	}
+	if req.Client.IsValid() {
+		r.ClientIP = req.Client // the end client, as the caller says
+	}
+	var account, keyID string
+	switch {
+	case k != nil:
+		account, keyID = k.AccountID, k.KeyID
+	case caller != nil:
+		account = caller.AccountID
+	}
+	s.audit.Failure(&r, latchkey.ActionVerifyFailures, account, keyID, string(code))
 }
 
 // checkPolicy applies a proven key's policy to the request, in the order

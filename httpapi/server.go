@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/latchkey/latchkey/audit"
 	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/core"
 	"github.com/latchkey/latchkey/httpapi/native"
@@ -23,12 +24,18 @@ type Option func(*options)
 
 type options struct {
 	ready func() error
+	audit *audit.Recorder
 }
 
 // WithReadiness makes GET /readyz ask ready: nil is ready (200), an error
 // is not (503, with the error's text). Without it /readyz answers 200
 // whenever the server answers at all.
 func WithReadiness(ready func() error) Option { return func(o *options) { o.ready = ready } }
+
+// WithAudit makes the server record refused management attempts (401 and
+// 403) and throttled authentications in rec. Without it, only changes are
+// recorded (by the core).
+func WithAudit(rec *audit.Recorder) Option { return func(o *options) { o.audit = rec } }
 
 // NewServer returns the handler for every route Latchkey serves.
 func NewServer(logger *slog.Logger, cfg web.Config, svc *core.Service, verifier *auth.Verifier, opts ...Option) http.Handler {
@@ -38,7 +45,7 @@ func NewServer(logger *slog.Logger, cfg web.Config, svc *core.Service, verifier 
 	}
 	mux := http.NewServeMux()
 	addRoutes(mux, logger, cfg, svc, verifier, o)
-	return logRequests(logger, recoverPanics(logger, mux))
+	return observe(logger, cfg, o.audit, recoverPanics(logger, mux))
 }
 
 // addRoutes mounts every surface; each surface's own routes.go lists its routes.
@@ -106,16 +113,24 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// logRequests logs one line per request: method, path, status, duration and
+// observe gives every request its id (sent back in X-Request-Id) and its
+// audit record, then, once it is answered, audits a refused management
+// attempt and logs one line: method, path, status, duration, request id and
 // the id of the key that authenticated it. Headers and bodies are never
 // logged, so neither are secrets. Verifications are logged at debug level
 // (see web.LogInfo), unless they fail with a 5xx.
-func logRequests(logger *slog.Logger, next http.Handler) http.Handler {
+func observe(logger *slog.Logger, cfg web.Config, rec *audit.Recorder, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ctx, info := web.WithLogInfo(r.Context())
+		req := &audit.Request{ID: cfg.RequestID(r), ClientIP: cfg.ClientIP(r), Surface: surfaceOf(r.URL.Path)}
+		ctx = audit.WithRequest(ctx, req)
+		w.Header()["X-Request-Id"] = []string{req.ID}
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r.WithContext(ctx))
+		if rec != nil {
+			auditRefusal(ctx, rec, r, req, sw.status)
+		}
 		seen := info()
 		level := slog.LevelInfo
 		if seen.Verification && sw.status < http.StatusInternalServerError {
@@ -129,6 +144,7 @@ func logRequests(logger *slog.Logger, next http.Handler) http.Handler {
 			slog.String("path", r.URL.Path),
 			slog.Int("status", sw.status),
 			slog.Duration("duration", time.Since(start)),
+			slog.String("request_id", req.ID),
 			slog.String("key", seen.KeyID),
 			slog.String("remote", r.RemoteAddr),
 		}

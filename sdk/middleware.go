@@ -102,10 +102,17 @@ func NewContext(ctx context.Context, res *VerifyResult) context.Context {
 // CredentialFromRequest returns the credential a request carries, the way
 // Latchkey itself reads one: the REB-APIKEY header, else X-API-Key, else
 // Authorization — "Bearer <secret or JWT>", "Basic base64(keyId:secret)"
-// (as "keyId:secret"), or a bare secret. "" if it carries none.
+// (as "keyId:secret"), or a bare secret. "" if it carries none, or if it
+// is ambiguous, as Latchkey refuses it: a credential header sent twice, or
+// both REB-APIKEY and X-API-Key (which key counted would depend on header
+// order, which proxies and servers do not all read alike).
 func CredentialFromRequest(r *http.Request) string {
-	for _, name := range []string{"REB-APIKEY", "X-API-Key"} {
-		if v := strings.TrimSpace(r.Header.Get(name)); v != "" {
+	reb, xKey, authz := r.Header.Values("REB-APIKEY"), r.Header.Values("X-API-Key"), r.Header.Values("Authorization")
+	if len(reb) > 1 || len(xKey) > 1 || len(authz) > 1 || (len(reb) > 0 && len(xKey) > 0) {
+		return ""
+	}
+	for _, v := range append(reb, xKey...) {
+		if v = strings.TrimSpace(v); v != "" {
 			return v
 		}
 	}

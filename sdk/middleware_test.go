@@ -438,7 +438,8 @@ func TestCredentialFromRequest(t *testing.T) {
 		{map[string]string{"Authorization": "pk_live_1"}, "pk_live_1"},
 		{map[string]string{"Authorization": "Digest x"}, ""},
 		{map[string]string{"X-API-Key": "sk_2", "Authorization": "Bearer sk_1"}, "sk_2"},
-		{map[string]string{"REB-APIKEY": "sk_3", "X-API-Key": "sk_2"}, "sk_3"},
+		// Both API-key headers: ambiguous, refused as Latchkey refuses it.
+		{map[string]string{"REB-APIKEY": "sk_3", "X-API-Key": "sk_2"}, ""},
 	} {
 		r := httptest.NewRequest("GET", "/", nil)
 		for k, v := range tc.headers {

@@ -123,7 +123,7 @@ func TestLoops(t *testing.T) {
 	}
 
 	// Refusals count as failures, with the first one described.
-	r = closedLoop(target{addr: addr, reqs: [][]byte{getRequest(addr, "/")}}, 1, 20*time.Millisecond)
+	r = closedLoop(target{addr: addr, reqs: [][]byte{getRequest(addr, "/")}}, 1, 200*time.Millisecond)
 	if r.requests != 0 || r.failures == 0 || r.firstFailure != "status 401" {
 		t.Errorf("refused requests: %d answered, %d failed (%q)", r.requests, r.failures, r.firstFailure)
 	}

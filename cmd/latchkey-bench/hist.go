@@ -94,13 +94,6 @@ func (h *histogram) quantile(q float64) time.Duration {
 	return time.Duration(h.max)
 }
 
-func (h *histogram) mean() time.Duration {
-	if h.n == 0 {
-		return 0
-	}
-	return time.Duration(h.sum / h.n)
-}
-
 // latencies are the percentiles a run reports.
 type latencies struct {
 	p50, p90, p99, max time.Duration

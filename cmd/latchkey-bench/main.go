@@ -15,6 +15,10 @@
 //	                           with, keys created at 100 per second through
 //	                           POST /v1/keys
 //	latchkey-bench all         the three in turn, on one Latchkey
+//	latchkey-bench soak        sustained mixed load (verify, authorize, key
+//	                           management) for -duration, checking every
+//	                           answer, with the server's memory and
+//	                           goroutines at the start and the end (soak.go)
 //
 // It starts everything it measures, on 127.0.0.1 only: the bare handler (this
 // program, re-executed), Latchkey (the latchkey binary given by
@@ -60,7 +64,7 @@ import (
 	"time"
 )
 
-const usageText = `Usage: latchkey-bench <authorize|gateway|churn|all> [flags]
+const usageText = `Usage: latchkey-bench <authorize|gateway|churn|all|soak> [flags]
 
 Run "latchkey-bench <scenario> -h" for the flags.
 `
@@ -144,6 +148,8 @@ func run(args []string) error {
 	switch name {
 	case "bare": // the baseline server, started by this program itself
 		return serveBare(args[1:])
+	case "soak": // sustained mixed load; see soak.go
+		return runSoak(args[1:])
 	case "authorize", "gateway", "churn":
 		scenarios = []string{name}
 	case "all":

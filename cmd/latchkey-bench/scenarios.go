@@ -323,8 +323,7 @@ func (r *rig) run(fn func() *result) *result {
 // pair is what the A/B rounds of a comparison measured: A the baseline,
 // B the subject, one result of each per round.
 type pair struct {
-	nameA, nameB string
-	a, b         []*result
+	a, b []*result
 }
 
 // abRounds runs the baseline then the subject, -rounds times, after a

@@ -10,10 +10,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/audit"
 	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/core"
 	"github.com/latchkey/latchkey/fleet"
@@ -59,6 +61,14 @@ type config struct {
 	web             web.Config
 	jwt             auth.JWTPolicy
 	logLevel        slog.Level
+	// debugAddr is --debug-addr: pprof and expvar on loopback (debug.go).
+	debugAddr string
+	// failedAuthLimit is --failed-auth-limit, parsed into web.FailedAuth.
+	failedAuthLimit string
+	// auditRetention is --audit-retention: how long audit events are kept
+	// (0: for ever).
+	auditRetention string
+	retention      time.Duration
 }
 
 const defaultDB = "sqlite:./data/latchkey.db"
@@ -87,6 +97,10 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 	fs.StringVar(&cfg.redisURL, "redis", "", "Redis to keep rate limits in, so that a key's limit holds exactly across every node: "+
 		"redis://[user:password@]host:port[/db], rediss:// for TLS, or unix:///path/to/redis.sock; empty: on PostgreSQL the nodes share their counts through the database, within a documented bound; on SQLite the one node counts exactly (env LATCHKEY_REDIS)")
 	fs.BoolVar(&cfg.allowPrivate, "allow-private-ips", false, "let keys' allowedIps name private and other non-public addresses (env LATCHKEY_ALLOW_PRIVATE_IPS)")
+	fs.StringVar(&cfg.failedAuthLimit, "failed-auth-limit", formatLimit(web.DefaultFailedAuthLimit), "failed authentications one client address may make "+
+		"per period before its failures are answered 429, as N/PERIOD such as 30/1m; 0 or off: no throttling (env LATCHKEY_FAILED_AUTH_LIMIT)")
+	fs.StringVar(&cfg.auditRetention, "audit-retention", "365d", "how long audit events are kept, such as 90d or 720h; 0: for ever (env LATCHKEY_AUDIT_RETENTION)")
+	fs.StringVar(&cfg.debugAddr, "debug-addr", "", "serve net/http/pprof and expvar's /debug/vars on this loopback address, such as 127.0.0.1:6060; empty: off (env LATCHKEY_DEBUG_ADDR)")
 	for _, f := range extra {
 		f(fs)
 	}
@@ -103,7 +117,8 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 		"environment": "LATCHKEY_ENVIRONMENT", "trusted-proxies": "LATCHKEY_TRUSTED_PROXIES", "forwarded-header": "LATCHKEY_FORWARDED_HEADER",
 		"public-url": "LATCHKEY_PUBLIC_URL", "allow-private-ips": "LATCHKEY_ALLOW_PRIVATE_IPS", "serve-stale": "LATCHKEY_SERVE_STALE",
 		"jwt-require-exp": "LATCHKEY_JWT_REQUIRE_EXP", "jwt-max-age": "LATCHKEY_JWT_MAX_AGE", "log-level": "LATCHKEY_LOG_LEVEL",
-		"max-staleness": "LATCHKEY_MAX_STALENESS", "redis": "LATCHKEY_REDIS"} {
+		"max-staleness": "LATCHKEY_MAX_STALENESS", "redis": "LATCHKEY_REDIS", "debug-addr": "LATCHKEY_DEBUG_ADDR",
+		"failed-auth-limit": "LATCHKEY_FAILED_AUTH_LIMIT", "audit-retention": "LATCHKEY_AUDIT_RETENTION"} {
 		if v := getenv(env); v != "" && !set[name] {
 			if err := fs.Set(name, v); err != nil {
 				return nil, err
@@ -115,6 +130,14 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 		return nil, fmt.Errorf("--environment %q: want live or sandbox", cfg.environment)
 	}
 	cfg.web.AllowPrivateIPs = cfg.allowPrivate
+	limit, err := parseLimit(cfg.failedAuthLimit)
+	if err != nil {
+		return nil, fmt.Errorf("--failed-auth-limit %q (LATCHKEY_FAILED_AUTH_LIMIT): %w; want N/PERIOD such as 30/1m, or 0 or off", cfg.failedAuthLimit, err)
+	}
+	cfg.web.FailedAuth = web.NewThrottle(limit)
+	if cfg.retention, err = parseDays(cfg.auditRetention); err != nil || cfg.retention < 0 {
+		return nil, fmt.Errorf("--audit-retention %q (LATCHKEY_AUDIT_RETENTION): want a duration such as 90d or 720h, or 0 to keep events for ever", cfg.auditRetention)
+	}
 	if err := cfg.jwt.Validate(); err != nil {
 		return nil, fmt.Errorf("--jwt-max-age: %w", err)
 	}
@@ -201,9 +224,12 @@ func openApp(ctx context.Context, cfg *config, logger *slog.Logger) (*app, error
 		return nil, err
 	}
 	recorder := usage.New(store.AddUsage, usageFlushInterval, nil, usage.WithLogger(logger))
-	svc := core.New(store, keys, secret.Environment(cfg.environment), verifier,
-		core.WithVerification(verifier, limiter, recorder))
-	return &app{store: store, svc: svc, verifier: verifier, usage: recorder, closeLimiter: closeLimiter}, nil
+	auditor := audit.NewRecorder(store, logger)
+	// SealingStore: every secret written is hashed and sealed under one
+	// state of the keyring, however a master-key rotation moves it.
+	svc := core.New(core.SealingStore(store, keys), keys, secret.Environment(cfg.environment), verifier,
+		core.WithVerification(verifier, limiter, recorder), core.WithAuditRecorder(auditor))
+	return &app{store: store, svc: svc, verifier: verifier, usage: recorder, audit: auditor, closeLimiter: closeLimiter}, nil
 }
 
 // Redis calls of the rate limiter: one that takes longer than redisTimeout
@@ -269,6 +295,9 @@ func (a *app) followFleet(ctx context.Context, maxStaleness time.Duration, logge
 func (a *app) ready() error {
 	if a.follower != nil && !a.follower.InStep() {
 		return errors.New("not in step with the key changes of the other nodes: the database cannot be read")
+	}
+	if a.verifier.Keyring().Retired() {
+		return errors.New("this node's master key was retired by a rotation it missed: restart it with the new master key")
 	}
 	return nil
 }
@@ -353,4 +382,42 @@ func defaultMasterKey(ctx context.Context, path string, store latchkey.Store, lo
 	}
 	logger.Info("generated a new master key; back it up: without it the stored secrets cannot be used", "file", path)
 	return text, nil
+}
+
+// parseLimit reads a N/PERIOD limit such as 30/1m; "0" and "off" are no
+// limit (a zero RateLimit).
+func parseLimit(s string) (latchkey.RateLimit, error) {
+	if s == "0" || s == "off" {
+		return latchkey.RateLimit{}, nil
+	}
+	n, period, ok := strings.Cut(s, "/")
+	if !ok {
+		return latchkey.RateLimit{}, errors.New("no /")
+	}
+	limit, err := strconv.Atoi(n)
+	if err != nil || limit < 1 {
+		return latchkey.RateLimit{}, errors.New("the count must be a positive integer")
+	}
+	d, err := time.ParseDuration(period)
+	if err != nil || d < time.Second || d > 24*time.Hour {
+		return latchkey.RateLimit{}, errors.New("PERIOD must be a duration from 1s to 24h")
+	}
+	return latchkey.RateLimit{Limit: limit, Period: d}, nil
+}
+
+// formatLimit is parseLimit's inverse, for the flag's default.
+func formatLimit(l latchkey.RateLimit) string {
+	return strconv.Itoa(l.Limit) + "/" + strings.TrimSuffix(strings.TrimSuffix(l.Period.String(), "0s"), "0m")
+}
+
+// parseDays reads a Go duration, or a whole number of days as "90d".
+func parseDays(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil {
+			return 0, err
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
 }

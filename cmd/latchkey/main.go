@@ -2,6 +2,8 @@
 //
 //	latchkey serve       start the server (creates and migrates the database)
 //	latchkey bootstrap   create an account and an account key; print them as JSON
+//	latchkey rotate-master-key
+//	                     re-seal every stored secret under a new master key while servers run
 //
 // Configuration comes from flags, then LATCHKEY_* environment variables, then
 // defaults; see the README.
@@ -24,6 +26,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/audit"
 	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/core"
 	"github.com/latchkey/latchkey/fleet"
@@ -46,6 +49,10 @@ const usageText = `Usage: latchkey <command> [flags]
 Commands:
   serve       start the server
   bootstrap   create an account and an account key, printed as JSON on stdout
+  audit export
+              write the audit log as JSON lines on stdout, oldest first
+  rotate-master-key
+              re-seal every stored secret under a new master key, while servers run
 
 Run "latchkey <command> -h" for a command's flags.
 `
@@ -62,6 +69,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, args[1:], getenv, stderr)
 	case "bootstrap":
 		return bootstrap(ctx, args[1:], getenv, stdout, stderr)
+	case "audit":
+		return auditCommand(ctx, args[1:], getenv, stdout, stderr)
+	case "rotate-master-key":
+		return rotateMasterKey(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usageText)
 		return nil
@@ -81,9 +92,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	defer app.unlock() // runs last, once the store is closed
 	defer app.close()
+	// Learns of master-key rotations (latchkey rotate-master-key) from the store.
+	defer core.WatchMasterKey(app.store, app.verifier.Keyring(), app.verifier, logger).Close()
 	if err := app.followFleet(ctx, cfg.maxStaleness, logger); err != nil {
 		return err
 	}
+	app.runAudit(cfg.retention)
 
 	credsPath := filepath.Join(cfg.dataDir, initialCredentialsFile)
 	if n, err := app.svc.CountAccounts(ctx); err != nil {
@@ -107,12 +121,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 			"file", credsPath)
 	}
 
+	stopDebug, err := startDebug(cfg.debugAddr, logger) // --debug-addr: pprof and expvar, loopback only
+	if err != nil {
+		return err
+	}
+	defer stopDebug()
+
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           httpapi.NewServer(logger, cfg.web, app.svc, app.verifier, httpapi.WithReadiness(app.ready)),
+		Handler:           httpapi.NewServer(logger, cfg.web, app.svc, app.verifier, httpapi.WithReadiness(app.ready), httpapi.WithAudit(app.audit)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -267,6 +287,10 @@ type app struct {
 	unlock func() error
 	// usage counts verifications and writes them in batches.
 	usage *usage.Recorder
+	// audit records refused attempts and bursts of failures; stopAudit
+	// (serve only) writes the open bursts and stops applying retention.
+	audit     *audit.Recorder
+	stopAudit func()
 	// follower keeps the verifier in step with other nodes (serve on a
 	// shared store only).
 	follower *fleet.Follower
@@ -283,7 +307,25 @@ func (a *app) close() error {
 	if a.follower != nil {
 		stopFollowing = a.follower.Close()
 	}
+	if a.stopAudit != nil {
+		a.stopAudit()
+	}
 	// The usage flush and the store go last: requests still running when
 	// the limiter closes fall back to the node's own limits.
 	return errors.Join(stopFollowing, a.closeLimiter(), a.usage.Close(ctx), a.store.Close())
+}
+
+// runAudit writes bursts of failures as they end and applies the audit
+// log's retention, until the app closes.
+func (a *app) runAudit(retention time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.audit.Run(ctx, retention)
+	}()
+	a.stopAudit = func() {
+		cancel()
+		<-done
+	}
 }

@@ -27,7 +27,7 @@ func renderApp(a *latchkey.App) appJSON {
 }
 
 var (
-	appMembers         = []string{"name", "metadata"}
+	appMembers         = members(appBody())
 	appReadOnlyMembers = []string{"id", "createdAt", "updatedAt"}
 )
 

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/audit"
 	"github.com/latchkey/latchkey/core"
 	"github.com/latchkey/latchkey/httpapi/web"
 )
@@ -18,6 +19,9 @@ import (
 // it, with any method, because Envoy's HTTP ext_authz sends the original
 // method and path under the prefix it is configured with.
 const authorizePath = "/v1/authorize"
+
+// authorizeParams are the parameters of the authorize query (routes.go).
+var authorizeParams = authorizeQuery()
 
 // Limits of the authorize query.
 const maxAuthorizeParams = 100
@@ -61,17 +65,27 @@ func (s *surface) authorize(w http.ResponseWriter, r *http.Request) {
 	web.SetVerification(r.Context())
 	method, uri := originOf(r)
 	web.SetOrigin(r.Context(), method, uri)
-	q := r.URL.Query()
 	nginx := false
 	if r.URL.Path == authorizePath {
+		// Read strictly (web.ParseQuery, web.ParseInt): net/url drops a
+		// pair it cannot decode, so "app=%zz" would count every app's keys,
+		// and fmt.Sscan read "cost=5abc" as 5.
+		q, qerr := web.ParseQuery(r.URL.RawQuery, authorizeParams)
+		if qerr != nil {
+			writeErrorJSON(w, http.StatusBadRequest, "invalid_request", qerr.Message,
+				[]fieldError{{Field: qerr.Param, Message: qerr.Message}})
+			return
+		}
 		nginx = q.Get("gateway") == "nginx"
 		req.Apps, req.Permissions = nonEmpty(q["app"]), nonEmpty(q["permission"])
 		if c := q.Get("cost"); c != "" {
-			if _, err := fmt.Sscan(c, &req.Cost); err != nil || req.Cost < 1 || req.Cost > core.MaxVerifyCost {
+			cost, ok := web.ParseInt(c, 1, core.MaxVerifyCost)
+			if !ok {
 				writeErrorJSON(w, http.StatusBadRequest, "invalid_request", "cost must be an integer from 1 to 1000000.",
 					[]fieldError{{Field: "cost", Message: "Must be an integer from 1 to 1000000."}})
 				return
 			}
+			req.Cost = cost
 		}
 	} else {
 		req.Apps = headerList(r.Header.Values(headerApp))
@@ -122,7 +136,19 @@ func (s *surface) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	refusal := refusals[res.Code]
-	if res.Code == latchkey.CodeRateLimited && nginx {
+	if refusal.status == http.StatusUnauthorized {
+		if throttled := s.cfg.FailedAuth.Fail(req.Client, time.Now()); throttled != nil {
+			// Past the address's threshold: told to back off, as a key over
+			// its rate limit is, so that gateways pass it on the same way.
+			if ar := audit.RequestFrom(r.Context()); ar != nil {
+				ar.Throttled = true
+			}
+			h[headerCode] = []string{string(latchkey.CodeRateLimited)}
+			web.SetThrottled(w, throttled)
+			refusal.status, refusal.code, refusal.message = http.StatusTooManyRequests, "throttled", latchkey.ErrorMessage(throttled)
+		}
+	}
+	if refusal.status == http.StatusTooManyRequests && nginx {
 		refusal.status = http.StatusForbidden
 	}
 	if refusal.status == http.StatusUnauthorized {

@@ -62,8 +62,13 @@ func (s *surface) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	var (
 		bodyErr  *web.BodyError
 		fieldErr *fieldErrors
+		queryErr *web.QueryError
 	)
 	switch {
+	case errors.As(err, &queryErr):
+		writeErrorJSON(w, http.StatusBadRequest, "invalid_request", queryErr.Message,
+			[]fieldError{{Field: queryErr.Param, Message: queryErr.Message}})
+		return
 	case errors.As(err, &bodyErr):
 		code := map[int]string{
 			http.StatusRequestEntityTooLarge: "payload_too_large",
@@ -71,7 +76,12 @@ func (s *surface) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		}[bodyErr.Status]
 		var fields []fieldError
 		if code == "" {
-			code, fields = "invalid_request", []fieldError{} // a body with no field at fault
+			// A body with no field at fault has none; a member at fault
+			// (a duplicate, a lone surrogate) is named.
+			code, fields = "invalid_request", []fieldError{}
+			if bodyErr.Field != "" {
+				fields = append(fields, fieldError{Field: bodyErr.Field, Message: bodyErr.Message})
+			}
 		}
 		writeErrorJSON(w, bodyErr.Status, code, bodyErr.Message, fields)
 		return
@@ -89,6 +99,9 @@ func (s *surface) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		writeErrorJSON(w, http.StatusBadRequest, "invalid_request", msg, fields)
 	case latchkey.EUNAUTHORIZED:
 		writeErrorJSON(w, http.StatusUnauthorized, "unauthorized", msg, nil)
+	case latchkey.ETHROTTLED:
+		web.SetThrottled(w, err)
+		writeErrorJSON(w, http.StatusTooManyRequests, "throttled", msg, nil)
 	case latchkey.EFORBIDDEN:
 		writeErrorJSON(w, http.StatusForbidden, "forbidden", msg, nil)
 	case latchkey.ENOTFOUND:

@@ -37,10 +37,15 @@ const (
 // optionally a pattern ending in ".*" ("orders.*").
 var permissionPattern = regexp.MustCompile(`^[A-Za-z0-9_.:-]+(\.\*)?$`)
 
+// The members of a key body and of its objects, from the route table's
+// keyBody, so that what Routes shows is what the readers take.
 var (
-	keyMembers = []string{"name", "owner", "type", "prefix", "permissions", "acl",
-		"allowedIps", "expiresAt", "rateLimit", "metadata", "enabled"}
+	keyMembers         = members(keyBody())
 	keyReadOnlyMembers = []string{"id", "createdAt", "updatedAt", "lastUsedAt"}
+	aclEntryMembers    = members(keyBody(), "acl")
+	scopeMembers       = members(keyBody(), "acl", "scope")
+	rateLimitMembers   = members(keyBody(), "rateLimit")
+	ownerMembers       = members(keyBody(), "owner")
 )
 
 // member is one member of a request body: whether it was sent, and its
@@ -195,7 +200,7 @@ func readACL(raw json.RawMessage, errs *fieldErrors) ([]latchkey.ACLEntry, bool)
 			errs.add(path, "Must be an object with scope and permissions.")
 			continue
 		}
-		entry.onlyMembers(&prefixed{errs, path + "."}, []string{"scope", "permissions"}, nil)
+		entry.onlyMembers(&prefixed{errs, path + "."}, aclEntryMembers, nil)
 		var e latchkey.ACLEntry
 		if rawScope, ok := entry["scope"]; !ok {
 			errs.add(path+".scope", "Required.")
@@ -223,7 +228,7 @@ func readScope(raw json.RawMessage, path string, errs *fieldErrors) latchkey.ACL
 		errs.add(path, "Must be an object.")
 		return latchkey.ACLScope{}
 	}
-	names := []string{"organizationId", "productId", "planId", "customFieldName"}
+	names := scopeMembers // organizationId, productId, planId, customFieldName
 	obj.onlyMembers(&prefixed{errs, path + "."}, names, nil)
 	list := func(name string) []string {
 		raw, ok := obj[name]
@@ -331,7 +336,7 @@ func readRateLimit(raw json.RawMessage, errs *fieldErrors) (*latchkey.RateLimit,
 		return nil, false
 	}
 	before := len(errs.list)
-	obj.onlyMembers(&prefixed{errs, "rateLimit."}, []string{"limit", "period"}, nil)
+	obj.onlyMembers(&prefixed{errs, "rateLimit."}, rateLimitMembers, nil)
 	var rl latchkey.RateLimit
 	if rawLimit, ok := obj["limit"]; !ok {
 		errs.add("rateLimit.limit", "Required.")

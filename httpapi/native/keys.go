@@ -175,7 +175,7 @@ func (s *surface) rollKey(w http.ResponseWriter, r *http.Request, p *latchkey.Pr
 			return err
 		}
 		var errs fieldErrors
-		b.onlyMembers(&errs, []string{"gracePeriod"}, nil)
+		b.onlyMembers(&errs, members(rollBody()), nil)
 		if raw, ok := b["gracePeriod"]; ok {
 			if g, ok := str(raw, "gracePeriod", &errs); ok {
 				if grace, err = time.ParseDuration(g); err != nil {

@@ -41,7 +41,7 @@ func readOwner(raw json.RawMessage, errs *fieldErrors) (ownerJSON, bool) {
 		return ownerJSON{}, false
 	}
 	before := len(errs.list)
-	obj.onlyMembers(&prefixed{errs, "owner."}, []string{"type", "id", "appId"}, nil)
+	obj.onlyMembers(&prefixed{errs, "owner."}, ownerMembers, nil)
 	var o ownerJSON
 	id := func(member string) string {
 		raw, ok := obj[member]

@@ -2,7 +2,8 @@ package native
 
 import (
 	"net/url"
-	"strconv"
+
+	"github.com/latchkey/latchkey/httpapi/web"
 )
 
 // Listing bounds: every list answers at most maxLimit items.
@@ -27,8 +28,8 @@ type pageQuery struct {
 func readPage(q url.Values, errs *fieldErrors, validCursor func(string) bool) pageQuery {
 	out := pageQuery{limit: defaultLimit}
 	if q.Has("limit") {
-		n, err := strconv.Atoi(q.Get("limit"))
-		if err != nil || n < 1 || n > maxLimit {
+		n, ok := web.ParseInt(q.Get("limit"), 1, maxLimit)
+		if !ok {
 			errs.add("limit", "Must be an integer from 1 to %d.", maxLimit)
 		} else {
 			out.limit = n

@@ -32,7 +32,7 @@ func (s *surface) operation(rt route) http.Handler {
 			err error
 		)
 		if rt.anyKey {
-			p, err = web.Authenticate(r, s.cfg, s.verifier)
+			p, err = web.Authenticate(r, s.cfg, s.verifier, rt.operationID)
 		} else {
 			var org string
 			if rt.orgParam != "" {
@@ -41,7 +41,12 @@ func (s *surface) operation(rt route) http.Handler {
 			p, err = web.Gate(r, s.cfg, s.verifier, rt.operationID, org)
 		}
 		if err == nil {
-			err = rt.handle(w, r, p)
+			// The query is read strictly against the route's parameters,
+			// and the handler sees it as read (routes.go).
+			var read *http.Request
+			if read, err = rt.readQuery(r); err == nil {
+				err = rt.handle(w, read, p)
+			}
 		}
 		if err != nil {
 			s.writeError(w, r, err)

@@ -44,7 +44,7 @@ func (s *surface) verify(w http.ResponseWriter, r *http.Request, p *latchkey.Pri
 		return err
 	}
 	var errs fieldErrors
-	b.onlyMembers(&errs, []string{"key", "apps", "permissions", "scope", "ip", "cost"}, nil)
+	b.onlyMembers(&errs, verifyMembers, nil)
 	req := core.VerifyRequest{Cost: 1}
 	if raw, ok := b["key"]; !ok {
 		errs.add("key", "Required: a secret, a JWT, or keyId:secret.")
@@ -52,8 +52,19 @@ func (s *surface) verify(w http.ResponseWriter, r *http.Request, p *latchkey.Pri
 		req.Credential = v
 	}
 	if raw, ok := b["apps"]; ok && !isNull(raw) {
-		if json.Unmarshal(raw, &req.Apps) != nil || len(req.Apps) > core.MaxVerifyApps {
+		// Items as pointers: encoding/json decodes a null item into a
+		// string as "", which would be taken for an app id.
+		var apps []*string
+		if json.Unmarshal(raw, &apps) != nil || len(apps) > core.MaxVerifyApps {
 			errs.add("apps", "Must be an array of at most %d app ids.", core.MaxVerifyApps)
+			apps = nil
+		}
+		for i, app := range apps {
+			if app == nil || *app == "" {
+				errs.add("apps."+strconv.Itoa(i), "Must be an app id.")
+				continue
+			}
+			req.Apps = append(req.Apps, *app)
 		}
 	}
 	if raw, ok := b["permissions"]; ok && !isNull(raw) {
@@ -87,6 +98,12 @@ func (s *surface) verify(w http.ResponseWriter, r *http.Request, p *latchkey.Pri
 	return nil
 }
 
+// The members of a verify body and of its scope, from the route table.
+var (
+	verifyMembers      = members(verifyBody())
+	verifyScopeMembers = members(verifyBody(), "scope")
+)
+
 // readTarget reads {"organizationId","productId","planId","customFieldName"}:
 // one value each, naming what the caller's API is asked about.
 func readTarget(raw json.RawMessage, errs *fieldErrors) latchkey.ACLTarget {
@@ -101,7 +118,7 @@ func readTarget(raw json.RawMessage, errs *fieldErrors) latchkey.ACLTarget {
 		errs.add("scope", "Must be an object of strings: organizationId, productId, planId, customFieldName.")
 		return latchkey.ACLTarget{}
 	}
-	obj.onlyMembers(&prefixed{errs, "scope."}, []string{"organizationId", "productId", "planId", "customFieldName"}, nil)
+	obj.onlyMembers(&prefixed{errs, "scope."}, verifyScopeMembers, nil)
 	return latchkey.ACLTarget{OrganizationID: t.OrganizationID, ProductID: t.ProductID, PlanID: t.PlanID, CustomFieldName: t.CustomFieldName}
 }
 

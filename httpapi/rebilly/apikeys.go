@@ -27,7 +27,13 @@ const (
 // characters.
 var resourceID = regexp.MustCompile(`^[@~\-\.\w]+$`)
 
-func validResourceID(id string) bool { return len(id) <= 50 && resourceID.MatchString(id) }
+// validResourceID reports whether id may name a key. "." and "..", which
+// the pattern allows, are refused: they are dot segments, which clients and
+// proxies remove from a URL (RFC 3986, 5.2.4), so a key with such an id
+// could not be reached at its own Location.
+func validResourceID(id string) bool {
+	return len(id) <= 50 && resourceID.MatchString(id) && id != "." && id != ".."
+}
 
 func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
 
@@ -44,8 +50,11 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, p *latchkey.Princi
 
 // operation authenticates a request (REB-APIKEY, a Bearer JWT or secret, or a
 // publishable key in Authorization), applies the key's policy to the
-// operation and organization, then runs h.
-func (s *surface) operation(operationID string, h handlerFunc) http.Handler {
+// operation and organization, reads the query strictly against the
+// parameters the route declares (web.ParseQuery), then runs h with the query
+// as read.
+func (s *surface) operation(rt route) http.Handler {
+	operationID, h := rt.OperationID, rt.handle
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		org := r.PathValue("organizationId")
 		p, err := web.Gate(r, s.cfg, s.verifier, operationID, org)
@@ -53,7 +62,12 @@ func (s *surface) operation(operationID string, h handlerFunc) http.Handler {
 			err = latchkey.NotFound("app")
 		}
 		if err == nil {
-			err = h(w, r, p, latchkey.KeyOwner{AppID: org})
+			query, qerr := web.ParseQuery(r.URL.RawQuery, rt.Query)
+			if qerr != nil {
+				err = qerr
+			} else {
+				err = h(w, web.WithQuery(r, query), p, latchkey.KeyOwner{AppID: org})
+			}
 		}
 		if err != nil {
 			writeError(s.logger, w, r, err)

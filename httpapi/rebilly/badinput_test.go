@@ -44,6 +44,31 @@ func TestBadInput(t *testing.T) {
 		{"body over 100 kB", `{"description":"` + strings.Repeat("x", 100_001) + `"}`, 413, nil},
 		{"padding over 100 kB", `{"description":"a"}` + strings.Repeat(" ", 100_001), 413, nil},
 
+		// Strict input (web.DecodeObject), 400 as malformed JSON is: what
+		// is stored is what was sent, or the request is refused.
+		{"description invalid UTF-8", "{\"description\":\"a\xffb\"}", 400, nil},
+		{"description overlong UTF-8", "{\"description\":\"\xc0\xaf\"}", 400, nil},
+		{"description lone surrogate", `{"description":"a\ud800"}`, 400, nil},
+		{"description reversed pair", `{"description":"\udd11\ud83d"}`, 400, nil},
+		{"description twice", `{"description":"a","description":"b"}`, 400, nil},
+		{"allowedIps twice", desc(`"allowedIps":["203.0.113.1"],"allowedIps":null`), 400, nil},
+		{"scope member twice", acl(`{"scope":{"organizationId":["o1"],"organizationId":[]},"permissions":["*"]}`), 400, nil},
+		{"duplicate in an ignored member", desc(`"_links":[{"rel":"self","rel":"x"}]`), 400, nil},
+		{"lone surrogate in an ignored member", desc(`"apiUser":"\udfff"`), 400, nil},
+		// Well-formed JSON whose value cannot be kept as sent is invalid
+		// content: 422, as the NUL in a description above.
+		{"U+0000 in a productId", acl(`{"scope":{"productId":["p\u0000"]},"permissions":["*"]}`), 422, []string{"acl.0.scope.productId.0"}},
+		{"U+0000 in an ignored member", desc(`"apiUser":"\u0000"`), 422, []string{"apiUser"}},
+		{"1e-400 in an ignored member", desc(`"x":{"n":1e-400}`), 422, []string{"x.n"}},
+		{"10,000 levels", desc(`"x":` + strings.Repeat(`{"a":`, 10_000) + `1` + strings.Repeat("}", 10_000)), 400, nil},
+
+		// An acl entry and its scope are strict: a member ignored there
+		// would leave the entry wider than the client meant.
+		{"acl entry unknown member", acl(`{"scope":{},"permissions":["*"],"colour":"blue"}`), 422, []string{"acl.0.colour"}},
+		{"acl entry retired scopes", acl(`{"scope":{},"scopes":[{"organizationId":["o1"]}],"permissions":["*"]}`), 422, []string{"acl.0.scopes"}},
+		{"scope misspelt", acl(`{"scope":{"organizationIds":["o1"]},"permissions":["*"]}`), 422, []string{"acl.0.scope.organizationIds"}},
+		{"retired top-level permissions", desc(`"permissions":["GetApiKey"]`), 422, []string{"permissions"}},
+
 		{"empty object", `{}`, 422, []string{"description"}},
 		{"description missing", `{"type":"secret"}`, 422, []string{"description"}},
 		{"description null", `{"description":null}`, 422, []string{"description"}},
@@ -144,7 +169,7 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 	longID := strings.Repeat("a", 51)
-	for _, c := range []routeReq{
+	cases = append(cases, []routeReq{
 		{req{"id of 51 characters", `{"description":"d"}`, 422, []string{"id"}}, "PUT", "/api-keys/" + longID},
 		{req{"id of 51 characters in an org", `{"description":"d"}`, 422, []string{"id"}}, "PUT", org + "/" + longID},
 		{req{"id with a space", `{"description":"d"}`, 422, []string{"id"}}, "PUT", "/api-keys/a%20b"},
@@ -153,6 +178,11 @@ func TestBadInput(t *testing.T) {
 		{req{"id with a quote", `{"description":"d"}`, 422, []string{"id"}}, "PUT", "/api-keys/a%27b"},
 		{req{"id not ASCII", `{"description":"d"}`, 422, []string{"id"}}, "PUT", "/api-keys/" + url.PathEscape("ключ")},
 		{req{"bad id with a bad body", `{`, 422, []string{"id"}}, "PUT", "/api-keys/a%20b"},
+		// Dot segments: clients and proxies remove them from URLs, so a
+		// key with such an id could not be reached at its Location.
+		{req{"id a dot", `{"description":"d"}`, 422, []string{"id"}}, "PUT", "/api-keys/%2E"},
+		{req{"id two dots", `{"description":"d"}`, 422, []string{"id"}}, "PUT", "/api-keys/%2E%2E"},
+		{req{"id two dots in an org", `{"description":"d"}`, 422, []string{"id"}}, "PUT", org + "/%2e%2e"},
 		{req{"type change", `{"description":"d","type":"publishable"}`, 422, []string{"type"}}, "PUT", "/api-keys/" + existing.ID},
 		{req{"type change in an org", `{"description":"d","type":"publishable"}`, 422, []string{"type"}}, "PUT", org + "/" + orgKey.ID},
 
@@ -176,9 +206,7 @@ func TestBadInput(t *testing.T) {
 		{req{"POST to a key", `{"description":"d"}`, 405, nil}, "POST", "/api-keys/" + existing.ID},
 		{req{"PATCH an org key", `{"description":"d"}`, 405, nil}, "PATCH", org + "/" + orgKey.ID},
 		{req{"DELETE an org collection", "", 405, nil}, "DELETE", org},
-	} {
-		cases = append(cases, c)
-	}
+	}...)
 	// Bad query parameters on both listings.
 	for _, path := range []string{"/api-keys", org} {
 		for _, q := range []struct {
@@ -206,6 +234,21 @@ func TestBadInput(t *testing.T) {
 			{"filter=id:!", []string{"filter"}},
 			{"filter=" + url.QueryEscape("id:a;bogus:b"), []string{"filter"}},
 			{"limit=x&sort=x&filter=x", []string{"limit", "sort", "filter"}},
+			// Strict query (web.ParseQuery, web.ParseInt): nothing is
+			// dropped or guessed at.
+			{"limit=10&limit=20", []string{"limit"}},
+			{"sort=id&sort=-id", []string{"sort"}},
+			{"filter=type:secret&filter=type:publishable", []string{"filter"}},
+			{"limit=%zz", []string{"limit"}},
+			{"limit=%", []string{"limit"}},
+			{"filter=id:%zz", []string{"filter"}},
+			{"filter=description:%FF", []string{"filter"}},
+			{"filter=description:a%00", []string{"filter"}},
+			{"%zz=1", []string{"%zz"}},
+			{"limit=-0", []string{"limit"}},
+			{"limit=010", []string{"limit"}},
+			{"limit=%2B10", []string{"limit"}},
+			{"offset=18446744073709551616", []string{"offset"}},
 		} {
 			cases = append(cases, routeReq{req{"list " + q.query, "", 422, q.fields}, "GET", path + "?" + q.query})
 		}
@@ -308,6 +351,14 @@ func TestBadInput(t *testing.T) {
 		}
 	})
 
+	t.Run("unknown top-level members are ignored, as the open schema allows", func(t *testing.T) {
+		// Older SDK models still carry datetimeFormat.
+		k := s.create(t, s.acct, "/api-keys", `{"description":"lenient","datetimeFormat":"iso8601","colour":"blue"}`)
+		if k.Description != "lenient" {
+			t.Fatalf("created %+v", k)
+		}
+	})
+
 	t.Run("the snapshot sees a real change", func(t *testing.T) {
 		before := s.Snapshot(t)
 		s.create(t, s.acct, "/api-keys", `{"description":"real"}`)
@@ -320,7 +371,7 @@ func TestBadInput(t *testing.T) {
 		for _, tc := range []struct {
 			path string
 			ids  int
-		}{{"/api-keys", 3}, {org, 1}} {
+		}{{"/api-keys", 4}, {org, 1}} {
 			ids, _, _, _ := s.list(t, s.acct, tc.path)
 			if len(ids) != tc.ids {
 				t.Errorf("%s lists %v, want %d keys", tc.path, ids, tc.ids)

@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -87,7 +87,11 @@ func (in *apiKeyInput) updatedPolicy(current latchkey.Policy) latchkey.Policy {
 
 // readAPIKey reads and validates an ApiKey body, collecting every problem.
 // Read-only members (id, apiUser, secretKey, createdTime, updatedTime,
-// _links) and unknown ones are ignored, as clients send back what they got.
+// _links) and unknown ones are ignored, as clients send back what they got
+// (see apiKeyBody), with one exception: the retired top-level
+// "permissions", which once made a restricted key. Ignored, it would make
+// an unrestricted one (or one with the creator's rights), so it is refused.
+// Members of acl entries and of their scopes are strict (readACL).
 func readAPIKey(w http.ResponseWriter, r *http.Request, cfg web.Config) (*apiKeyInput, error) {
 	body, err := web.DecodeObject(w, r)
 	if err != nil {
@@ -119,6 +123,10 @@ func readAPIKey(w http.ResponseWriter, r *http.Request, cfg web.Config) (*apiKey
 			errs.add("type", "This value should be one of: secret, publishable.")
 		}
 		in.keyType = latchkey.KeyType(t)
+	}
+
+	if _, ok := body["permissions"]; ok {
+		errs.add("permissions", `This field is no longer supported; send "acl": [{"scope": {}, "permissions": […]}].`)
 	}
 
 	if raw, ok := body["acl"]; ok {
@@ -159,6 +167,7 @@ func readACL(raw json.RawMessage, errs *validationError) []latchkey.ACLEntry {
 			errs.add(path, "This value should be of type object.")
 			continue
 		}
+		notExpected(entry, path, errs, "scope", "permissions")
 		var e latchkey.ACLEntry
 		if rawScope, ok := entry["scope"]; !ok {
 			errs.add(path+".scope", "This value is required.")
@@ -193,6 +202,7 @@ func readScope(raw json.RawMessage, path string, errs *validationError) latchkey
 		errs.add(path, "This value should be of type object.")
 		return latchkey.ACLScope{}
 	}
+	notExpected(scope, path, errs, "organizationId", "productId", "planId", "customFieldName")
 	list := func(name string, maxLen int, pattern *regexp.Regexp) []string {
 		rawList, ok := scope[name]
 		if !ok || bytes.Equal(rawList, []byte("null")) {
@@ -219,6 +229,24 @@ func readScope(raw json.RawMessage, path string, errs *validationError) latchkey
 		ProductID:       list("productId", 50, nil),
 		PlanID:          list("planId", 50, nil),
 		CustomFieldName: list("customFieldName", 60, customFieldPattern),
+	}
+}
+
+// notExpected reports every member of obj (at path) that is not one of
+// known, in Symfony's words as Rebilly words them. An acl entry and its
+// scope are strict: each member narrows the key, so a misspelt one (or the
+// retired "scopes") ignored would leave the entry wider than the client
+// meant.
+func notExpected(obj map[string]json.RawMessage, path string, errs *validationError, known ...string) {
+	names := make([]string, 0, len(obj))
+	for name := range obj {
+		if !slices.Contains(known, name) {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names) // a stable order of problems
+	for _, name := range names {
+		errs.add(path+"."+name, "This field was not expected.")
 	}
 }
 
@@ -253,17 +281,19 @@ func readAllowedIPs(raw json.RawMessage, allowPrivate bool, errs *validationErro
 	return prefixes
 }
 
-// parseListQuery reads limit, offset, sort and filter.
+// parseListQuery reads limit, offset, sort and filter from the query as
+// operation read it (web.ParseQuery: pairs split on "&" only, so that the
+// filter syntax's ";" reaches here).
 func parseListQuery(r *http.Request) (latchkey.KeyQuery, error) {
-	q := queryValues(r.URL.RawQuery)
+	q := r.URL.Query()
 	out := latchkey.KeyQuery{Limit: defaultLimit}
 	var errs validationError
 	number := func(name string, max int, dst *int) {
 		if !q.Has(name) || q.Get(name) == "" {
 			return
 		}
-		n, err := strconv.Atoi(q.Get(name))
-		if err != nil || n < 0 || n > max {
+		n, ok := web.ParseInt(q.Get(name), 0, max)
+		if !ok {
 			errs.add(name, "This value should be an integer between 0 and %d.", max)
 			return
 		}
@@ -328,25 +358,4 @@ func parseListQuery(r *http.Request) (latchkey.KeyQuery, error) {
 		}
 	}
 	return out, errs.err()
-}
-
-// queryValues parses a query string splitting on "&" only. net/url drops any
-// pair holding a ";", but Rebilly's filter syntax uses ";" between fields,
-// and clients send it unescaped.
-func queryValues(raw string) url.Values {
-	values := url.Values{}
-	for _, pair := range strings.Split(raw, "&") {
-		if pair == "" {
-			continue
-		}
-		k, v, _ := strings.Cut(pair, "=")
-		key, err1 := url.QueryUnescape(k)
-		value, err2 := url.QueryUnescape(v)
-		if err1 != nil || err2 != nil {
-			// Keep the pair, undecoded, so that validation reports it.
-			key, value = k, v
-		}
-		values.Add(key, value)
-	}
-	return values
 }

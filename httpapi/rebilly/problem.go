@@ -4,7 +4,9 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/httpapi/web"
@@ -53,6 +55,7 @@ var titles = map[int]string{
 	http.StatusRequestEntityTooLarge: "Payload Too Large",
 	http.StatusUnsupportedMediaType:  "Unsupported Media Type",
 	http.StatusUnprocessableEntity:   "Validation error",
+	http.StatusTooManyRequests:       "Too Many Requests",
 	http.StatusInternalServerError:   "Internal Server Error",
 	http.StatusServiceUnavailable:    "Service Unavailable",
 }
@@ -67,8 +70,23 @@ func writeError(logger *slog.Logger, w http.ResponseWriter, r *http.Request, err
 	var (
 		bodyErr  *web.BodyError
 		validErr *validationError
+		queryErr *web.QueryError
 	)
 	switch {
+	case errors.As(err, &queryErr):
+		// A parameter that cannot be read is invalid, as one with a wrong
+		// value is.
+		writeProblem(w, http.StatusUnprocessableEntity, "The request is invalid; see invalidFields.",
+			[]invalidField{{Field: queryErr.Param, Message: queryErr.Message}})
+		return
+	case errors.As(err, &bodyErr) && bodyErr.Value && bodyErr.Field != "":
+		// Well-formed JSON with a value that cannot be kept as sent (U+0000,
+		// a number a float64 would round) is invalid content: 422, as any
+		// other invalid value. Malformed JSON, invalid UTF-8, a lone
+		// surrogate or a member named twice is a bad request: 400.
+		writeProblem(w, http.StatusUnprocessableEntity, "The request is invalid; see invalidFields.",
+			[]invalidField{{Field: bodyErr.Field, Message: bodyErr.Message}})
+		return
 	case errors.As(err, &bodyErr):
 		writeProblem(w, bodyErr.Status, bodyErr.Message, nil)
 		return
@@ -86,6 +104,12 @@ func writeError(logger *slog.Logger, w http.ResponseWriter, r *http.Request, err
 		writeProblem(w, http.StatusUnprocessableEntity, msg, fields)
 	case latchkey.EUNAUTHORIZED:
 		writeProblem(w, http.StatusUnauthorized, msg, nil)
+	case latchkey.ETHROTTLED:
+		// Rebilly's own 429 says when to retry as a Unix time in
+		// X-RateLimit-Retry-After; its JS SDK reads Retry-After.
+		web.SetThrottled(w, err)
+		w.Header().Set("X-RateLimit-Retry-After", strconv.FormatInt(time.Now().Add(latchkey.ErrorRetryAfter(err)).Unix()+1, 10))
+		writeProblem(w, http.StatusTooManyRequests, msg, nil)
 	case latchkey.EFORBIDDEN:
 		writeProblem(w, http.StatusForbidden, msg, nil)
 	case latchkey.ENOTFOUND:

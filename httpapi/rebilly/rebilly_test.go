@@ -789,7 +789,7 @@ func TestCredentials(t *testing.T) {
 		{"Bearer JWT of a Rebilly-made key", []string{"Authorization", bearer(t, k.ID, k.SecretKey, "account")}, 200},
 		{"REB-APIKEY wins over a bad Authorization", []string{"REB-APIKEY", s.acct, "Authorization", "Bearer garbage"}, 200},
 		{"a bad REB-APIKEY wins over a good Authorization", []string{"REB-APIKEY", "sk_live_wrong", "Authorization", basic}, 401},
-		{"REB-APIKEY wins over X-API-Key", []string{"REB-APIKEY", "nonsense", "X-API-Key", s.acct}, 401},
+		{"REB-APIKEY and X-API-Key together are ambiguous", []string{"REB-APIKEY", "nonsense", "X-API-Key", s.acct}, 401},
 		{"REB-APIKEY unknown well-formed secret", []string{"REB-APIKEY", "sk_live_" + strings.Repeat("A", 49)}, 401},
 		{"REB-APIKEY garbage", []string{"REB-APIKEY", "garbage"}, 401},
 		{"REB-APIKEY of a deleted key", []string{"REB-APIKEY", gone.SecretKey}, 401},

@@ -121,20 +121,7 @@ func readApp(f fields, app *latchkey.App) error {
 // readSettings applies the settings given to dst; unknown ones are ignored,
 // as the specification's schema allows.
 func readSettings(f fields, dst *latchkey.AppSettings) error {
-	bools := []struct {
-		name string
-		ptr  **bool
-	}{
-		{"maskCreditCardNumbers", &dst.MaskCreditCardNumbers},
-		{"useAnimalNames", &dst.UseAnimalNames},
-		{"echoPostback", &dst.EchoPostback},
-		{"ignoreAutoConversationStart", &dst.IgnoreAutoConversationStart},
-		{"multiConvoEnabled", &dst.MultiConvoEnabled},
-		{"appLocalizationEnabled", &dst.AppLocalizationEnabled},
-		{"endSessionEnabled", &dst.EndSessionEnabled},
-		{"disableConversationReopen", &dst.DisableConversationReopen},
-	}
-	for _, setting := range bools {
+	for _, setting := range boolSettings(dst) {
 		if !f.has(setting.name) {
 			continue
 		}
@@ -155,6 +142,35 @@ func readSettings(f fields, dst *latchkey.AppSettings) error {
 		dst.ConversationRetentionSeconds = &n
 	}
 	return nil
+}
+
+// settingNames are the names of the boolean settings, for the route table.
+var settingNames = func() []string {
+	var names []string
+	for _, setting := range boolSettings(&latchkey.AppSettings{}) {
+		names = append(names, setting.name)
+	}
+	return names
+}()
+
+// boolSettings pairs each boolean setting's name with its place in dst.
+func boolSettings(dst *latchkey.AppSettings) []struct {
+	name string
+	ptr  **bool
+} {
+	return []struct {
+		name string
+		ptr  **bool
+	}{
+		{"maskCreditCardNumbers", &dst.MaskCreditCardNumbers},
+		{"useAnimalNames", &dst.UseAnimalNames},
+		{"echoPostback", &dst.EchoPostback},
+		{"ignoreAutoConversationStart", &dst.IgnoreAutoConversationStart},
+		{"multiConvoEnabled", &dst.MultiConvoEnabled},
+		{"appLocalizationEnabled", &dst.AppLocalizationEnabled},
+		{"endSessionEnabled", &dst.EndSessionEnabled},
+		{"disableConversationReopen", &dst.DisableConversationReopen},
+	}
 }
 
 // readMetadata reads app metadata: null, or a flat object of strings, numbers

@@ -47,6 +47,19 @@ func TestBadInput(t *testing.T) {
 			req{"displayName with a NUL", "POST", path, `{"displayName":"a\u0000b"}`, 400, "bad_request"},
 			req{"displayName with a newline", "POST", path, `{"displayName":"a\nb"}`, 400, "bad_request"},
 			req{"body over 100 kB", "POST", path, huge, 413, "payload_too_large"},
+			// Strict input (web.DecodeObject): what is stored is what was
+			// sent, or the request is refused. A displayName with invalid
+			// UTF-8 was once stored with U+FFFD in its place, and got 200.
+			req{"displayName invalid UTF-8", "POST", path, "{\"displayName\":\"a\xffb\"}", 400, "bad_request"},
+			req{"displayName UTF-8 of a surrogate", "POST", path, "{\"displayName\":\"\xed\xa0\x80\"}", 400, "bad_request"},
+			req{"displayName lone surrogate", "POST", path, `{"displayName":"a\ud800"}`, 400, "bad_request"},
+			req{"displayName lone low surrogate", "POST", path, `{"displayName":"\udc00b"}`, 400, "bad_request"},
+			req{"displayName twice", "POST", path, `{"displayName":"a","displayName":"b"}`, 400, "bad_request"},
+			req{"displayName twice, once escaped", "POST", path, `{"displayName":"a","display\u004eame":"b"}`, 400, "bad_request"},
+			req{"duplicate in an ignored member", "POST", path, `{"displayName":"a","x":{"y":1,"y":2}}`, 400, "bad_request"},
+			req{"lone surrogate in an ignored member", "POST", path, `{"displayName":"a","x":["\ud800"]}`, 400, "bad_request"},
+			req{"10,000 levels in an ignored member", "POST", path,
+				`{"displayName":"a","x":` + strings.Repeat("[", 10_000) + strings.Repeat("]", 10_000) + `}`, 400, "bad_request"},
 		)
 	}
 	cases = append(cases,
@@ -60,6 +73,22 @@ func TestBadInput(t *testing.T) {
 		req{"app metadata deeply nested", "POST", "/v2/apps", `{"displayName":"a","metadata":{"a":"b","c":{"d":{"e":"` + strings.Repeat("x", 5000) + `"}}}}`, 400, "bad_request"},
 		req{"app metadata null member", "POST", "/v2/apps", `{"displayName":"a","metadata":{"a":null}}`, 400, "bad_request"},
 		req{"app metadata an array", "POST", "/v2/apps", `{"displayName":"a","metadata":["a"]}`, 400, "bad_request"},
+		// Numbers no float64 keeps as sent: 1e-400 would be stored as 0,
+		// 2^64 as 18446744073709552000.
+		req{"app metadata 1e-400", "POST", "/v2/apps", `{"displayName":"a","metadata":{"n":1e-400}}`, 400, "bad_request"},
+		req{"app metadata 2^64", "POST", "/v2/apps", `{"displayName":"a","metadata":{"n":18446744073709551616}}`, 400, "bad_request"},
+		req{"app metadata 1e400", "PATCH", "/v2/apps/" + app, `{"metadata":{"n":1e400}}`, 400, "bad_request"},
+		req{"app metadata duplicate", "PATCH", "/v2/apps/" + app, `{"metadata":{"n":1,"n":2}}`, 400, "bad_request"},
+		req{"app retention -0", "POST", "/v2/apps", `{"displayName":"a","settings":{"conversationRetentionSeconds":-0}}`, 400, "bad_request"},
+		req{"app setting twice", "PATCH", "/v2/apps/" + app, `{"settings":{"echoPostback":true,"echoPostback":false}}`, 400, "bad_request"},
+		req{"webhook trigger with U+0000", "POST", "/v2/apps/" + app + "/integrations",
+			webhook(`{"target":"https://a.example","triggers":["conversation:\u0000message"]}`), 400, "bad_request"},
+		req{"list apps page[size] twice", "GET", "/v2/apps?page[size]=5&page[size]=50", "", 400, "bad_request"},
+		req{"list apps page[size] in bad percent-encoding", "GET", "/v2/apps?page%5Bsize%5D=%zz", "", 400, "bad_request"},
+		req{"list apps page[size] with a leading zero", "GET", "/v2/apps?page[size]=05", "", 400, "bad_request"},
+		req{"list apps page[size] with a semicolon", "GET", "/v2/apps?page[size]=5;x", "", 400, "bad_request"},
+		req{"list integrations filter[types] twice", "GET", "/v2/apps/" + app + "/integrations?filter[types]=custom&filter[types]=web", "", 400, "bad_request"},
+		req{"list integrations filter[types] invalid UTF-8", "GET", "/v2/apps/" + app + "/integrations?filter[types]=%FF", "", 400, "bad_request"},
 		req{"patch app metadata nested", "PATCH", "/v2/apps/" + app, `{"metadata":{"a":{"b":1}}}`, 400, "bad_request"},
 		req{"patch app malformed", "PATCH", "/v2/apps/" + app, `{`, 400, "bad_request"},
 		req{"patch app displayName null", "PATCH", "/v2/apps/" + app, `{"displayName":null}`, 400, "bad_request"},
@@ -134,6 +163,16 @@ func TestBadInput(t *testing.T) {
 		if f.Snapshot(t) == before {
 			t.Fatal("Snapshot did not change after a key was created: the unchanged-state checks above prove nothing")
 		}
+	})
+	t.Run("unknown members are ignored, as the specification's open schemas allow", func(t *testing.T) {
+		// What a client sends back of a fetched integration (id, status, a
+		// webhook's id, version and secret) and settings Latchkey does not
+		// keep are ignored, not refused.
+		resp, body := f.Do(t, "POST", "/v2/apps/"+app+"/integrations", f.acct, `{"type":"custom","id":"x","status":"active",`+
+			`"webhooks":[{"id":"w","version":"v2","secret":"s","target":"https://a.example","triggers":["*"]}]}`)
+		want(t, resp, body, http.StatusCreated)
+		resp, body = f.Do(t, "PATCH", "/v2/apps/"+app, f.acct, `{"settings":{"attachmentsAccess":"private"},"colour":"blue"}`)
+		want(t, resp, body, http.StatusOK)
 	})
 	t.Run("form content type", func(t *testing.T) {
 		resp, body := f.Do(t, "POST", "/v2/apps", f.acct, "displayName=x", "Content-Type", "application/x-www-form-urlencoded")

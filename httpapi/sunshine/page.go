@@ -3,7 +3,6 @@ package sunshine
 import (
 	"net/http"
 	"net/url"
-	"strconv"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/core"
@@ -37,8 +36,8 @@ func parsePage(r *http.Request) (listQuery, error) {
 	}
 	if q.Has("page[size]") {
 		lq.sizeText = q.Get("page[size]")
-		n, err := strconv.Atoi(lq.sizeText)
-		if err != nil || n < 1 || n > maxPageSize {
+		n, ok := web.ParseInt(lq.sizeText, 1, maxPageSize)
+		if !ok {
 			return lq, bad
 		}
 		lq.page.Size = n

@@ -29,7 +29,11 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, p *latchkey.Princi
 // addresses, ACL), admits it only if the key's scope is one the operation
 // allows and, for app and integration keys, only on their own app, then
 // runs h.
-func (s *surface) operation(operationID string, scopes []latchkey.Scope, h handlerFunc) http.Handler {
+//
+// The query is read strictly (web.ParseQuery) against the parameters the
+// route declares, and h sees it as read.
+func (s *surface) operation(rt route) http.Handler {
+	operationID, scopes, h := rt.OperationID, rt.scopes, rt.handle
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := web.Gate(r, s.cfg, s.verifier, operationID, r.PathValue("appId"))
 		if err != nil {
@@ -45,7 +49,12 @@ func (s *surface) operation(operationID string, scopes []latchkey.Scope, h handl
 			s.writeError(w, r, &latchkey.Error{Code: latchkey.EFORBIDDEN, Message: "Forbidden: the key belongs to another app"})
 			return
 		}
-		if err := h(w, r, p); err != nil {
+		query, qerr := web.ParseQuery(r.URL.RawQuery, rt.Query)
+		if qerr != nil {
+			s.writeError(w, r, qerr)
+			return
+		}
+		if err := h(w, web.WithQuery(r, query), p); err != nil {
 			s.writeError(w, r, err)
 		}
 	})
@@ -72,7 +81,14 @@ func writeErrors(w http.ResponseWriter, status int, code, title string) {
 // writeError maps an error to this dialect's status, code and title: the one
 // place where that mapping lives.
 func (s *surface) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	var bodyErr *web.BodyError
+	var (
+		bodyErr  *web.BodyError
+		queryErr *web.QueryError
+	)
+	if errors.As(err, &queryErr) {
+		writeErrors(w, http.StatusBadRequest, "bad_request", queryErr.Message)
+		return
+	}
 	if errors.As(err, &bodyErr) {
 		code := "bad_request"
 		switch bodyErr.Status {
@@ -90,6 +106,9 @@ func (s *surface) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		writeErrors(w, http.StatusBadRequest, "bad_request", msg)
 	case latchkey.EUNAUTHORIZED:
 		writeErrors(w, http.StatusUnauthorized, "unauthorized", msg)
+	case latchkey.ETHROTTLED:
+		web.SetThrottled(w, err)
+		writeErrors(w, http.StatusTooManyRequests, "too_many_requests", msg)
 	case latchkey.EFORBIDDEN:
 		writeErrors(w, http.StatusForbidden, "forbidden", msg)
 	case latchkey.ENOTFOUND:

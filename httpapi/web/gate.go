@@ -26,6 +26,9 @@ type Config struct {
 	// AllowPrivateIPs lets keys be restricted to private, loopback and other
 	// non-public addresses, for internal deployments.
 	AllowPrivateIPs bool
+	// FailedAuth throttles failed authentications per client address; nil
+	// throttles nothing.
+	FailedAuth *Throttle
 }
 
 // Gate authenticates a request and applies the key's policy to operationID
@@ -34,11 +37,17 @@ type Config struct {
 // as the official Rebilly SDK sends both after setSessionToken), a bare
 // secret in Authorization (a publishable key, as Rebilly sends it), or
 // Authorization: Basic or Bearer.
+//
+// A refused credential counts against the client's address (see Throttle);
+// past the threshold, Gate returns ETHROTTLED instead of EUNAUTHORIZED.
+// What was attempted, and by which key, is noted for the audit log.
 func Gate(r *http.Request, cfg Config, v *auth.Verifier, operationID, organizationID string) (*latchkey.Principal, error) {
+	noteAttempt(r, operationID)
 	p, err := credential(r, v)
 	if err != nil {
-		return nil, err
+		return nil, cfg.refuse(r, err)
 	}
+	noteActor(r, p)
 	return p, core.Authorize(p, operationID, organizationID, cfg.ClientIP(r))
 }
 
@@ -46,11 +55,14 @@ func Gate(r *http.Request, cfg Config, v *auth.Verifier, operationID, organizati
 // permissions, such as one that describes the calling key: the same
 // credentials, and the same refusal of publishable keys and of addresses
 // outside allowedIps, but no ACL check, because the route grants nothing.
-func Authenticate(r *http.Request, cfg Config, v *auth.Verifier) (*latchkey.Principal, error) {
+// operationID names the route, for the audit log.
+func Authenticate(r *http.Request, cfg Config, v *auth.Verifier, operationID string) (*latchkey.Principal, error) {
+	noteAttempt(r, operationID)
 	p, err := credential(r, v)
 	if err != nil {
-		return nil, err
+		return nil, cfg.refuse(r, err)
 	}
+	noteActor(r, p)
 	// core.Authorize stays the one place the policy is applied; a copy
 	// without an ACL makes it skip the permission check and nothing else.
 	unchecked := *p
@@ -61,16 +73,49 @@ func Authenticate(r *http.Request, cfg Config, v *auth.Verifier) (*latchkey.Prin
 // credential verifies whichever credential r carries (see Gate) and records
 // the key id for the request log.
 func credential(r *http.Request, v *auth.Verifier) (*latchkey.Principal, error) {
-	apiKey := FirstHeader(r.Header, "Reb-Apikey")
-	if apiKey == "" {
-		apiKey = FirstHeader(r.Header, "X-Api-Key")
+	apiKey, authorization, ok := credentialHeaders(r.Header)
+	if !ok {
+		return nil, ErrAmbiguousCredentials
 	}
-	p, err := v.Headers(r.Context(), apiKey, FirstHeader(r.Header, "Authorization"))
+	p, err := v.Headers(r.Context(), apiKey, authorization)
 	if err != nil {
 		return nil, err
 	}
 	SetKeyID(r.Context(), p.KeyID)
 	return p, nil
+}
+
+// ErrAmbiguousCredentials refuses a request that carries more than one
+// credential where only one can count (see credentialHeaders).
+var ErrAmbiguousCredentials = &latchkey.Error{Code: latchkey.EUNAUTHORIZED,
+	Message: "Ambiguous credentials: send one Authorization header, or one REB-APIKEY or X-API-Key header"}
+
+// credentialHeaders returns the value of the API-key header (REB-APIKEY or
+// X-API-Key) and of Authorization, or ok false when the request is
+// ambiguous: one of these headers sent more than once, or both REB-APIKEY
+// and X-API-Key, whatever their values (equal ones too) and order. Which of
+// two credentials counted would otherwise depend on header order, which
+// proxies, client libraries and servers do not all read alike: a gateway
+// or log could attribute the request to one key while another is checked.
+// One API-key header beside one Authorization stays allowed, the API-key
+// header winning: the official Rebilly SDK sends both after
+// setSessionToken. Names are in canonical form, as net/http stores a
+// request's headers, so "x-api-key" and "X-API-Key" lines count as two.
+func credentialHeaders(h http.Header) (apiKey, authorization string, ok bool) {
+	reb, xKey, authz := h["Reb-Apikey"], h["X-Api-Key"], h["Authorization"]
+	if len(reb) > 1 || len(xKey) > 1 || len(authz) > 1 || (len(reb) > 0 && len(xKey) > 0) {
+		return "", "", false
+	}
+	switch {
+	case len(reb) == 1:
+		apiKey = reb[0]
+	case len(xKey) == 1:
+		apiKey = xKey[0]
+	}
+	if len(authz) == 1 {
+		authorization = authz[0]
+	}
+	return apiKey, authorization, true
 }
 
 // FirstHeader is h.Get(name) for a name already in canonical form (as
@@ -86,14 +131,18 @@ func FirstHeader(h http.Header, name string) string {
 // CredentialOf returns the credential a request carries, in the one form
 // the verify API takes: a secret (REB-APIKEY, X-API-Key, a bare secret in
 // Authorization, or Bearer <secret>), a JWT (Bearer <JWT>), or
-// "keyId:secret" (Basic). "" if it carries none that could be one.
+// "keyId:secret" (Basic). "" if it carries none that could be one, or if
+// its credential headers are ambiguous (see credentialHeaders), so that a
+// gateway's client is refused then as on every other route.
 func CredentialOf(r *http.Request) string {
-	for _, name := range [...]string{"Reb-Apikey", "X-Api-Key"} {
-		if v := strings.TrimSpace(FirstHeader(r.Header, name)); v != "" {
-			return v
-		}
+	apiKey, authorization, ok := credentialHeaders(r.Header)
+	if !ok {
+		return ""
 	}
-	value := strings.TrimSpace(FirstHeader(r.Header, "Authorization"))
+	if v := strings.TrimSpace(apiKey); v != "" {
+		return v
+	}
+	value := strings.TrimSpace(authorization)
 	scheme, rest, found := strings.Cut(value, " ")
 	rest = strings.TrimSpace(rest)
 	switch {

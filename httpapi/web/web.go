@@ -22,22 +22,35 @@ import (
 const MaxBodyBytes = 100 * 1000
 
 // BodyError is a request body that cannot be used. Status is the HTTP status
-// it calls for (400, 413 or 415); Message is safe to show the client.
+// it calls for (400, 413 or 415); Message is safe to show the client. Field,
+// when the problem lies with one member (a duplicate, a lone surrogate), is
+// its dot path, such as "acl.0.scope".
+//
+// Value marks a body that is well-formed JSON whose value at Field cannot be
+// kept as sent (U+0000, a number a float64 would round): a problem with a
+// member's value rather than with the document, which a surface may answer
+// as it answers its other invalid values (Rebilly: 422 with invalidFields).
 type BodyError struct {
 	Status  int
 	Message string
+	Field   string
+	Value   bool
 }
 
 func (e *BodyError) Error() string { return e.Message }
 
 // DecodeObject reads r's body, which must be one JSON object, into a map of
 // its members, left undecoded so that each surface can check their types and
-// word its own messages. Unknown members are the caller's to ignore.
+// word its own messages. The body must also pass checkStrict (strictjson.go):
+// valid UTF-8, no lone surrogates, no U+0000, no member named twice, numbers
+// kept exactly, at most MaxDepth levels, at any depth and in members the
+// surface then ignores, so that what a surface stores is what was sent.
+// Unknown members are the caller's to refuse or ignore.
 func DecodeObject(w http.ResponseWriter, r *http.Request) (map[string]json.RawMessage, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return nil, &BodyError{http.StatusUnsupportedMediaType, "Content-Type must be application/json"}
+			return nil, &BodyError{Status: http.StatusUnsupportedMediaType, Message: "Content-Type must be application/json"}
 		}
 	}
 	if r.ContentLength > MaxBodyBytes {
@@ -49,21 +62,24 @@ func DecodeObject(w http.ResponseWriter, r *http.Request) (map[string]json.RawMe
 	case errors.As(err, &maxErr):
 		return nil, tooLarge()
 	case err != nil:
-		return nil, &BodyError{http.StatusBadRequest, "Could not read the request body"}
+		return nil, &BodyError{Status: http.StatusBadRequest, Message: "Could not read the request body"}
 	}
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 || body[0] != '{' {
-		return nil, &BodyError{http.StatusBadRequest, "Request body must be a JSON object"}
+		return nil, &BodyError{Status: http.StatusBadRequest, Message: "Request body must be a JSON object"}
+	}
+	if err := checkStrict(body); err != nil {
+		return nil, err
 	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(body, &obj); err != nil {
-		return nil, &BodyError{http.StatusBadRequest, "Request body is not valid JSON"}
+		return nil, &BodyError{Status: http.StatusBadRequest, Message: "Request body is not valid JSON"}
 	}
 	return obj, nil
 }
 
 func tooLarge() error {
-	return &BodyError{http.StatusRequestEntityTooLarge, "Request body is larger than 100 kB"}
+	return &BodyError{Status: http.StatusRequestEntityTooLarge, Message: "Request body is larger than 100 kB"}
 }
 
 // WriteJSON writes v as JSON with the given status. The body has no trailing

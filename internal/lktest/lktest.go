@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/audit"
 	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/core"
 	"github.com/latchkey/latchkey/httpapi"
@@ -46,7 +47,11 @@ type Stack struct {
 	Server *httptest.Server
 	// Account is the bootstrap account key.
 	Account Credentials
-	logs    *Buffer
+	// Audit records refused attempts and bursts of failures, when the
+	// stack was made by NewAudited; nil otherwise. Changes are recorded
+	// either way, by the core.
+	Audit *audit.Recorder
+	logs  *Buffer
 }
 
 // Credentials are a key id and its secret.
@@ -66,7 +71,22 @@ func New(tb testing.TB) *Stack {
 }
 
 // NewWithConfig starts a stack with a bootstrapped account and cfg.
+// Refused attempts are not audited, so that a refused request writes
+// nothing at all, which Snapshot can check; see NewAudited.
 func NewWithConfig(tb testing.TB, cfg web.Config) *Stack {
+	tb.Helper()
+	return newStack(tb, cfg, false)
+}
+
+// NewAudited is NewWithConfig with the whole audit log at work, as a
+// server has it: refused attempts are recorded as they are answered, and
+// bursts of failures when Audit is flushed.
+func NewAudited(tb testing.TB, cfg web.Config) *Stack {
+	tb.Helper()
+	return newStack(tb, cfg, true)
+}
+
+func newStack(tb testing.TB, cfg web.Config, audited bool) *Stack {
 	tb.Helper()
 	ctx := context.Background()
 	s := &Stack{DBPath: filepath.Join(tb.TempDir(), "latchkey.db"), logs: &Buffer{}}
@@ -90,9 +110,16 @@ func NewWithConfig(tb testing.TB, cfg web.Config) *Stack {
 	// by Close when the test ends, before the store closes.
 	s.Usage = usage.New(s.Store.AddUsage, time.Hour, nil)
 	tb.Cleanup(func() { s.Usage.Close(context.Background()) })
-	s.Svc = core.New(s.Store, s.Keys, secret.Live, s.Verifier, core.WithVerification(s.Verifier, ratelimit.New(), s.Usage))
 	logger := slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s.Handler = httpapi.NewServer(logger, cfg, s.Svc, s.Verifier)
+	opts := []core.Option{core.WithVerification(s.Verifier, ratelimit.New(), s.Usage)}
+	var serverOpts []httpapi.Option
+	if audited {
+		s.Audit = audit.NewRecorder(s.Store, logger)
+		opts = append(opts, core.WithAuditRecorder(s.Audit))
+		serverOpts = append(serverOpts, httpapi.WithAudit(s.Audit))
+	}
+	s.Svc = core.New(s.Store, s.Keys, secret.Live, s.Verifier, opts...)
+	s.Handler = httpapi.NewServer(logger, cfg, s.Svc, s.Verifier, serverOpts...)
 	s.Server = httptest.NewServer(s.Handler)
 	tb.Cleanup(s.Server.Close)
 	account, key, err := s.Svc.Bootstrap(ctx, "Test account")

@@ -56,12 +56,14 @@ func (s *Store) UpdateApp(ctx context.Context, app *latchkey.App) (err error) {
 	if err != nil {
 		return err
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE apps SET display_name = $1, settings = $2, metadata = $3, updated_at = $4 WHERE id = $5`,
-		app.DisplayName, settings, metadata, app.UpdatedAt, textArg(app.ID))
-	if err != nil {
-		return mapError(err, "app")
-	}
-	return mustAffect(tag, "app")
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE apps SET display_name = $1, settings = $2, metadata = $3, updated_at = $4 WHERE id = $5`,
+			app.DisplayName, settings, metadata, app.UpdatedAt, textArg(app.ID))
+		if err != nil {
+			return mapError(err, "app")
+		}
+		return mustAffect(tag, "app")
+	})
 }
 
 // DeleteApp deletes an app; the schema's cascades take its integrations,

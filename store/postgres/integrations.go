@@ -74,12 +74,14 @@ func (s *Store) ListIntegrations(ctx context.Context, appID string, types []stri
 // UpdateIntegration replaces an integration's display name.
 func (s *Store) UpdateIntegration(ctx context.Context, in *latchkey.Integration) (err error) {
 	defer markUnavailable(&err)
-	tag, err := s.pool.Exec(ctx, `UPDATE integrations SET display_name = $1, updated_at = $2 WHERE id = $3 AND app_id = $4`,
-		in.DisplayName, in.UpdatedAt, textArg(in.ID), textArg(in.AppID))
-	if err != nil {
-		return mapError(err, "integration")
-	}
-	return mustAffect(tag, "integration")
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE integrations SET display_name = $1, updated_at = $2 WHERE id = $3 AND app_id = $4`,
+			in.DisplayName, in.UpdatedAt, textArg(in.ID), textArg(in.AppID))
+		if err != nil {
+			return mapError(err, "integration")
+		}
+		return mustAffect(tag, "integration")
+	})
 }
 
 // DeleteIntegration deletes an integration; cascades take its webhooks, keys

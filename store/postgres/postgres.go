@@ -137,7 +137,10 @@ func migrate(ctx context.Context, cfg *pgx.ConnConfig) error {
 
 // inTx runs fn in a transaction and commits if it returns nil. The
 // isolation level is set, not inherited from the server's default, because
-// the locking throughout this package is designed for READ COMMITTED.
+// the locking throughout this package is designed for READ COMMITTED. The
+// audit event ctx carries, if any, is written in the same transaction,
+// after fn: a change is never committed without its event, nor an event
+// without its change.
 func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
@@ -146,6 +149,11 @@ func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	defer tx.Rollback(ctx) // a no-op once committed
 	if err := fn(tx); err != nil {
 		return err
+	}
+	if ev := latchkey.AuditEventFrom(ctx); ev != nil {
+		if err := insertAuditEvents(ctx, tx, ev); err != nil {
+			return err
+		}
 	}
 	return tx.Commit(ctx)
 }

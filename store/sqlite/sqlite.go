@@ -251,6 +251,9 @@ func (s *Store) applyMigration(ctx context.Context, name string) error {
 }
 
 // inWriteTx runs fn in a write transaction and commits if it returns nil.
+// The audit event ctx carries, if any, is written in the same transaction,
+// after fn: a change is never committed without its event, nor an event
+// without its change.
 func (s *Store) inWriteTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
@@ -259,6 +262,11 @@ func (s *Store) inWriteTx(ctx context.Context, fn func(tx *sql.Tx) error) error 
 	defer tx.Rollback()
 	if err := fn(tx); err != nil {
 		return err
+	}
+	if ev := latchkey.AuditEventFrom(ctx); ev != nil {
+		if err := insertAuditEvents(ctx, tx, ev); err != nil {
+			return err
+		}
 	}
 	return tx.Commit()
 }

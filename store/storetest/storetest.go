@@ -43,17 +43,20 @@ import (
 // subtest and must return a new, empty store, closed by open's own cleanup.
 func Run(t *testing.T, open func(t *testing.T) latchkey.Store) {
 	t.Helper()
-	for _, tc := range suite {
+	for _, tc := range slices.Concat(suite, auditSuite) {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, open(t))
 		})
 	}
 }
 
-var suite = []struct {
+// contractTest is one test of the suite.
+type contractTest struct {
 	name string
 	fn   func(t *testing.T, s latchkey.Store)
-}{
+}
+
+var suite = []contractTest{
 	{"Meta/NotFoundBeforeSet", testMetaNotFound},
 	{"Meta/InitMetaSetsOnce", testInitMetaSetsOnce},
 	{"Meta/NamesAreIndependent", testMetaNamesIndependent},
@@ -219,10 +222,6 @@ func appOwner(app *latchkey.App) latchkey.KeyOwner {
 
 func integrationOwner(app *latchkey.App, in *latchkey.Integration) latchkey.KeyOwner {
 	return latchkey.KeyOwner{AccountID: app.AccountID, AppID: app.ID, IntegrationID: in.ID}
-}
-
-func ownerOf(k *latchkey.Key) latchkey.KeyOwner {
-	return latchkey.KeyOwner{AccountID: k.AccountID, AppID: k.AppID, IntegrationID: k.IntegrationID}
 }
 
 // ---------------------------------------------------------------------------
