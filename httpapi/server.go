@@ -1,7 +1,8 @@
 // Package httpapi assembles Latchkey's HTTP server: it mounts each surface
 // (the dialects in its subpackages) on one net/http ServeMux and wraps them in
-// the middleware every request gets: panic recovery and a request log that
-// never carries a secret or an Authorization header.
+// the middleware every request gets: a request id (X-Request-Id), panic
+// recovery, the audit of refused management attempts, and a request log
+// that never carries a secret or an Authorization header.
 package httpapi
 
 import (
