@@ -48,3 +48,14 @@ bench-load:
 	go build -o "$$bin/latchkey" ./cmd/latchkey && \
 	go build -o "$$bin/latchkey-bench" ./cmd/latchkey-bench && \
 	"$$bin/latchkey-bench" all -latchkey-bin "$$bin/latchkey" $(BENCH_LOAD_FLAGS)
+
+# A soak: steady mixed load (verifications with valid, unknown and
+# rate-limited keys; management) on the real server for SOAK_DURATION,
+# reporting throughput, errors (must be 0), p99, and memory, goroutines and
+# open files at the start and the end. See docs/BENCHMARKS.md.
+SOAK_DURATION ?= 30m
+soak:
+	@bin=$$(mktemp -d) && trap 'rm -rf "$$bin"' EXIT && \
+	go build -o "$$bin/latchkey" ./cmd/latchkey && \
+	go build -o "$$bin/latchkey-bench" ./cmd/latchkey-bench && \
+	"$$bin/latchkey-bench" soak -latchkey-bin "$$bin/latchkey" -duration $(SOAK_DURATION)
