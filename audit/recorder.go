@@ -47,7 +47,10 @@ type Recorder struct {
 	bursts map[burstKey]*burst
 }
 
-type burstKey struct{ action, subject string }
+// burstKey is what a burst counts: one action, of one subject, in one
+// account's log, so that failures from one address against two tenants
+// never show in each other's log.
+type burstKey struct{ action, account, subject string }
 
 // burst counts the failures of one subject since its first.
 type burst struct {
@@ -100,11 +103,11 @@ func (r *Recorder) Failure(req *Request, action, accountID, keyID, code string) 
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	k := burstKey{action, subject}
+	k := burstKey{action, accountID, subject}
 	b := r.bursts[k]
 	if b == nil {
 		if len(r.bursts) >= maxBursts {
-			k = burstKey{action, "*"}
+			k = burstKey{action, "", "*"}
 			b = r.bursts[k]
 		}
 		if b == nil {

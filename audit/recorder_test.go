@@ -177,3 +177,22 @@ func TestLabel(t *testing.T) {
 		}
 	}
 }
+
+// Failures from one address against two accounts are two bursts, each in
+// its own account's log.
+func TestBurstsKeepAccountsApart(t *testing.T) {
+	rec, store, _ := newRecorder(t)
+	req := &audit.Request{ClientIP: netip.MustParseAddr("198.51.100.4")}
+	for range 3 {
+		rec.Failure(req, latchkey.ActionVerifyFailures, "acct-a", "", "NOT_FOUND")
+	}
+	rec.Failure(req, latchkey.ActionVerifyFailures, "acct-b", "", "NOT_FOUND")
+	flush(t, rec, true)
+	counts := map[string]string{}
+	for _, ev := range events(t, store) {
+		counts[ev.AccountID] = ev.Detail["count"]
+	}
+	if len(counts) != 2 || counts["acct-a"] != "3" || counts["acct-b"] != "1" {
+		t.Errorf("bursts by account = %v, want acct-a 3 and acct-b 1", counts)
+	}
+}
