@@ -156,6 +156,10 @@ func TestDebugListener(t *testing.T) {
 		if err == nil || !strings.Contains(string(out), "loopback only") {
 			t.Errorf("--debug-addr %s: %v, want a refusal\n%s", addr, err, out)
 		}
+		// Refused before the server touched its data directory.
+		if _, err := os.Stat(filepath.Join(dir, "lk.db")); !os.IsNotExist(err) {
+			t.Errorf("--debug-addr %s: the database was created before the refusal (%v)", addr, err)
+		}
 	}
 
 	dir := t.TempDir()

@@ -130,6 +130,9 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 		return nil, fmt.Errorf("--environment %q: want live or sandbox", cfg.environment)
 	}
 	cfg.web.AllowPrivateIPs = cfg.allowPrivate
+	if err := checkDebugAddr(cfg.debugAddr); err != nil {
+		return nil, err
+	}
 	limit, err := parseLimit(cfg.failedAuthLimit)
 	if err != nil {
 		return nil, fmt.Errorf("--failed-auth-limit %q (LATCHKEY_FAILED_AUTH_LIMIT): %w; want N/PERIOD such as 30/1m, or 0 or off", cfg.failedAuthLimit, err)

@@ -41,13 +41,8 @@ func startDebug(addr string, logger *slog.Logger) (stop func(), err error) {
 	if addr == "" {
 		return func() {}, nil
 	}
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, fmt.Errorf("--debug-addr %q: %w", addr, err)
-	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return nil, fmt.Errorf("--debug-addr %q: the debug listener serves profiles without authentication, so it listens on loopback only: "+
-			"give 127.0.0.1:PORT, [::1]:PORT or localhost:PORT, and reach it from elsewhere through an SSH tunnel", addr)
+	if err := checkDebugAddr(addr); err != nil {
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -101,4 +96,22 @@ func serveVars(w http.ResponseWriter, r *http.Request) {
 	})
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	json.NewEncoder(w).Encode(vars)
+}
+
+// checkDebugAddr refuses a --debug-addr that is not a loopback address (or
+// localhost), before anything else starts: parseConfig calls it, so that a
+// wrong setting stops the server before it touches its data directory.
+func checkDebugAddr(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--debug-addr %q (LATCHKEY_DEBUG_ADDR): %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("--debug-addr %q (LATCHKEY_DEBUG_ADDR): the debug listener serves profiles without authentication, so it listens on loopback only: "+
+			"give 127.0.0.1:PORT, [::1]:PORT or localhost:PORT, and reach it from elsewhere through an SSH tunnel", addr)
+	}
+	return nil
 }
