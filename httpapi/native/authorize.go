@@ -10,7 +10,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/latchkey/latchkey"
-	"github.com/latchkey/latchkey/audit"
 	"github.com/latchkey/latchkey/core"
 	"github.com/latchkey/latchkey/httpapi/web"
 )
@@ -137,12 +136,9 @@ func (s *surface) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	refusal := refusals[res.Code]
 	if refusal.status == http.StatusUnauthorized {
-		if throttled := s.cfg.FailedAuth.Fail(req.Client, time.Now()); throttled != nil {
+		if throttled := s.cfg.FailedAuthentication(r, req.Client); throttled != nil {
 			// Past the address's threshold: told to back off, as a key over
 			// its rate limit is, so that gateways pass it on the same way.
-			if ar := audit.RequestFrom(r.Context()); ar != nil {
-				ar.Throttled = true
-			}
 			h[headerCode] = []string{string(latchkey.CodeRateLimited)}
 			web.SetThrottled(w, throttled)
 			refusal.status, refusal.code, refusal.message = http.StatusTooManyRequests, "throttled", latchkey.ErrorMessage(throttled)

@@ -147,7 +147,7 @@ func setRateLimitHeaders(h http.Header, d *ratelimit.Decision, now time.Time) {
 	h.Set("RateLimit-Remaining", strconv.Itoa(d.Remaining))
 	h.Set("RateLimit-Reset", strconv.FormatInt(ceilSeconds(d.Reset.Sub(now)), 10))
 	if !d.Allowed {
-		h.Set("Retry-After", strconv.FormatInt(max(ceilSeconds(d.RetryAfter), 1), 10))
+		h.Set("Retry-After", strconv.Itoa(web.RetryAfterSeconds(d.RetryAfter)))
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -58,13 +59,26 @@ func (c Config) refuse(r *http.Request, err error) error {
 	if latchkey.ErrorCode(err) != latchkey.EUNAUTHORIZED {
 		return err
 	}
-	if throttled := c.FailedAuth.Fail(c.ClientIP(r), time.Now()); throttled != nil {
-		if req := audit.RequestFrom(r.Context()); req != nil {
-			req.Throttled = true
-		}
+	if throttled := c.FailedAuthentication(r, c.ClientIP(r)); throttled != nil {
 		return throttled
 	}
 	return err
+}
+
+// FailedAuthentication counts a refused credential of r against client's
+// address and returns the ETHROTTLED error to answer with once the address
+// is past its threshold, marking r for the audit log (its failure then
+// goes into a burst, not an event of its own); nil below the threshold.
+// Gate calls it for the request's own credential, authorize for the end
+// client's.
+func (c Config) FailedAuthentication(r *http.Request, client netip.Addr) error {
+	throttled := c.FailedAuth.Fail(client, time.Now())
+	if throttled != nil {
+		if req := audit.RequestFrom(r.Context()); req != nil {
+			req.Throttled = true
+		}
+	}
+	return throttled
 }
 
 // NamedKeyID returns the key id r's credential names, without proving it:

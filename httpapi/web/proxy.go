@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+
+	"github.com/latchkey/latchkey/audit"
 )
 
 // ForwardedHeader names the one header from which a trusted proxy's client
@@ -109,7 +111,14 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 // entry that does not parse ends the walk at the hop that sent it, so a
 // malformed header can never make a request look as if it came from
 // further away.
+//
+// The server's middleware works the address out once per request, for the
+// audit log (audit.Request); ClientIP reads it back from there rather than
+// walking the headers again on every verification.
 func (c Config) ClientIP(r *http.Request) netip.Addr {
+	if req := audit.RequestFrom(r.Context()); req != nil && req.ClientIP.IsValid() {
+		return req.ClientIP
+	}
 	addr, _ := c.client(r)
 	return addr
 }

@@ -29,6 +29,10 @@ type Throttle struct {
 	limit  latchkey.RateLimit
 	counts *ratelimit.Limiter
 	calls  atomic.Uint64
+	// full says the last sweep left maxThrottled addresses or more: new
+	// ones are not counted until a sweep finds room. Counting every shard
+	// on every failure would cost more than the failure.
+	full atomic.Bool
 }
 
 // DefaultFailedAuthLimit is the threshold unless configured: 30 failed
@@ -36,9 +40,10 @@ type Throttle struct {
 // key, or a deployment rolling out a rotated one, stays far below it.
 var DefaultFailedAuthLimit = latchkey.RateLimit{Limit: 30, Period: time.Minute}
 
-// maxThrottled bounds the addresses counted at once; past it, new
-// addresses are not counted (and so not throttled) until idle ones are
-// swept. Each costs a few hundred bytes.
+// maxThrottled bounds the addresses counted at once, give or take the
+// sweepEvery failures between two checks; past it, addresses are not
+// counted (and so not throttled) until a sweep makes room. Each costs a few
+// hundred bytes.
 const maxThrottled = 100_000
 
 // sweepEvery is how many failures pass between sweeps of idle addresses.
@@ -62,11 +67,12 @@ func (t *Throttle) Fail(addr netip.Addr, now time.Time) error {
 	}
 	if t.calls.Add(1)%sweepEvery == 0 {
 		t.counts.Sweep(now)
+		t.full.Store(t.counts.Len() >= maxThrottled)
 	}
-	key := throttleKey(addr)
-	if t.counts.Len() >= maxThrottled {
+	if t.full.Load() {
 		return nil
 	}
+	key := throttleKey(addr)
 	d := t.counts.Allow(context.Background(), key, t.limit, 1, now)
 	if d.Allowed {
 		return nil
