@@ -401,10 +401,16 @@ func waitRunGoroutines(t *testing.T, n int) {
 	}
 }
 
+// The tests that count flushing goroutines first wait for those of the
+// tests before to return: none runs in parallel and each closes its
+// recorder, so none is left. Counting at once could count one still
+// returning, and then wait for a count its return makes unreachable.
+
 // TestCloseFlushesAndStops checks that Close sends what is left, retrying
 // a sink that fails at first, and leaves no goroutine behind.
 func TestCloseFlushesAndStops(t *testing.T) {
-	before := runGoroutines()
+	waitRunGoroutines(t, 0)
+	const before = 0
 	s := newSink()
 	s.fail = 2
 	r := usage.New(s.write, time.Hour, nil)
@@ -427,7 +433,8 @@ func TestCloseFlushesAndStops(t *testing.T) {
 // TestCloseGivesUpWithItsContext keeps the sink down: Close returns once
 // its context ends, with the sink's error, and still stops the goroutine.
 func TestCloseGivesUpWithItsContext(t *testing.T) {
-	before := runGoroutines()
+	waitRunGoroutines(t, 0)
+	const before = 0
 	s := newSink()
 	s.failAll = true
 	r := usage.New(s.write, time.Hour, nil, usage.WithLogger(slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))))
