@@ -36,7 +36,7 @@ type AuditEvent struct {
 	// RequestID is the request's X-Request-Id, as sent back to the client.
 	RequestID string
 	// Surface is where it came in: "native", "sunshine", "rebilly",
-	// "gateway" (verify and authorize), or "cli".
+	// "gateway" (verify and authorize), "dashboard", or "cli".
 	Surface string
 	Outcome AuditOutcome
 	// Detail adds what the action needs to be understood: an operation
@@ -71,7 +71,9 @@ const (
 	ActionKeyUpdate         = "key.update"
 	ActionKeyRoll           = "key.roll"
 	ActionKeyDelete         = "key.delete"
-	ActionMasterKeyRotate   = "master_key.rotate"
+	// ActionKeyReveal: a key's secret was shown in the dashboard.
+	ActionKeyReveal       = "key.reveal"
+	ActionMasterKeyRotate = "master_key.rotate"
 	// ActionAuthFailures is a burst of failed authentications (of the
 	// request's own credential) from one address, past the throttling
 	// threshold.

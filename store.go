@@ -133,6 +133,30 @@ type Store interface {
 	// how many: retention, the one way an event leaves the store.
 	PruneAuditEvents(ctx context.Context, before time.Time) (int64, error)
 
+	// UsageSummary sums the usage counts q selects into buckets; see
+	// UsageQuery. Returns EINVALID for a query UsageQuery.Valid refuses.
+	UsageSummary(ctx context.Context, q UsageQuery) ([]UsageCount, error)
+	// CountRecords reports how many apps, integrations and keys an account
+	// holds (keys of every owner in it).
+	CountRecords(ctx context.Context, accountID string) (RecordCounts, error)
+	// KeyStats counts an account's keys by state and by hygiene finding at
+	// at, in one pass; every state and finding has an entry. Returns
+	// EINVALID for a zero at.
+	KeyStats(ctx context.Context, accountID string, at time.Time) (KeyStats, error)
+
+	// CreateSession stores a dashboard session. Returns ECONFLICT if its
+	// hash is taken and ENOTFOUND (subject "key") if its key is gone.
+	CreateSession(ctx context.Context, s *Session) error
+	// Session returns the session with this token hash, expired or not;
+	// ENOTFOUND (subject "session") if there is none. Deleting a key
+	// deletes its sessions.
+	Session(ctx context.Context, hash []byte) (*Session, error)
+	// DeleteSession deletes a session (signing out). Returns ENOTFOUND.
+	DeleteSession(ctx context.Context, hash []byte) error
+	// PruneSessions deletes the sessions that expired before before, and
+	// reports how many.
+	PruneSessions(ctx context.Context, before time.Time) (int64, error)
+
 	// Rekey passes one batch of the sealed values the store holds through
 	// b.Fn and stores what it returns, in one transaction, and returns where
 	// the next batch begins ("" once the last value was passed). See
@@ -174,7 +198,18 @@ type KeyQuery struct {
 	// those of its apps and integrations, an app's with its integrations'.
 	Within  bool
 	Filters []KeyFilter
-	Sort    []KeySort
+	// Search keeps the keys whose id or name contains it, ignoring ASCII
+	// case; "" keeps every key. At most MaxSearchLen bytes.
+	Search string
+	// States keeps the keys in one of these states at At; none keeps every
+	// key.
+	States []KeyState
+	// Hygiene keeps the keys with this finding at At; "" keeps every key.
+	Hygiene KeyHygiene
+	// At is the moment States and Hygiene are judged at. Required (not
+	// zero) when either is set.
+	At   time.Time
+	Sort []KeySort
 	// After, if set, starts the page after this key id; it needs id order
 	// (no Sort). The total still counts every match.
 	After  string

@@ -25,6 +25,9 @@ var actions = map[string]string{
 	"WhoAmI":          "key.whoami",
 	"VerifyKey":       "key.verify",
 	"ListAuditEvents": "audit.list",
+	// dashboard
+	"SignIn":  latchkey.ActionSessionCreate,
+	"SignOut": latchkey.ActionSessionDelete,
 	// Sunshine
 	"CreateAppKey":               latchkey.ActionKeyCreate,
 	"ListAppKeys":                "key.list",

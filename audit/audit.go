@@ -38,7 +38,7 @@ type Request struct {
 	ID string
 	// ClientIP is the client's address as the surfaces see it.
 	ClientIP netip.Addr
-	// Surface is "native", "sunshine", "rebilly" or "gateway".
+	// Surface is "native", "sunshine", "rebilly", "gateway" or "dashboard".
 	Surface string
 
 	// Operation is the operation attempted (a route's operation id), and
@@ -50,6 +50,10 @@ type Request struct {
 	// the credential has been proven.
 	Actor     string
 	AccountID string
+	// Named is the key id a refused credential named, when the surface
+	// read it from somewhere other than the Authorization header (the
+	// dashboard's sign-in form).
+	Named string
 	// Throttled says the request was refused by the failed-authentication
 	// throttle: it is counted in a burst, not recorded on its own.
 	Throttled bool

@@ -38,7 +38,9 @@ func auditRefusal(ctx context.Context, rec *audit.Recorder, r *http.Request, req
 	defer cancel()
 	named := ""
 	if outcome == latchkey.OutcomeUnauthorized {
-		named = web.NamedKeyID(r)
+		if named = req.Named; named == "" {
+			named = web.NamedKeyID(r)
+		}
 	}
 	rec.Refused(ctx, req, outcome, named)
 }
@@ -52,6 +54,8 @@ func surfaceOf(path string) string {
 		return "rebilly"
 	case path == "/v1/verify", path == "/v1/authorize", strings.HasPrefix(path, "/v1/authorize/"):
 		return "gateway"
+	case path == "/dashboard", strings.HasPrefix(path, "/dashboard/"):
+		return "dashboard"
 	default:
 		return "native"
 	}

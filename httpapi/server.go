@@ -1,5 +1,5 @@
 // Package httpapi assembles Latchkey's HTTP server: it mounts each surface
-// (the dialects in its subpackages) on one net/http ServeMux and wraps them in
+// (the dialects in its subpackages, and the dashboard) on one net/http ServeMux and wraps them in
 // the middleware every request gets: a request id (X-Request-Id), panic
 // recovery, the audit of refused management attempts, and a request log
 // that never carries a secret or an Authorization header.
@@ -14,6 +14,7 @@ import (
 	"github.com/latchkey/latchkey/audit"
 	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/core"
+	"github.com/latchkey/latchkey/httpapi/dashboard"
 	"github.com/latchkey/latchkey/httpapi/native"
 	"github.com/latchkey/latchkey/httpapi/rebilly"
 	"github.com/latchkey/latchkey/httpapi/sunshine"
@@ -24,8 +25,9 @@ import (
 type Option func(*options)
 
 type options struct {
-	ready func() error
-	audit *audit.Recorder
+	ready           func() error
+	audit           *audit.Recorder
+	sessionLifetime time.Duration
 }
 
 // WithReadiness makes GET /readyz ask ready: nil is ready (200), an error
@@ -37,6 +39,10 @@ func WithReadiness(ready func() error) Option { return func(o *options) { o.read
 // 403) and throttled authentications in rec. Without it, only changes are
 // recorded (by the core).
 func WithAudit(rec *audit.Recorder) Option { return func(o *options) { o.audit = rec } }
+
+// WithSessionLifetime sets how long a dashboard session lasts; without it,
+// dashboard.DefaultSessionLifetime.
+func WithSessionLifetime(d time.Duration) Option { return func(o *options) { o.sessionLifetime = d } }
 
 // NewServer returns the handler for every route Latchkey serves.
 func NewServer(logger *slog.Logger, cfg web.Config, svc *core.Service, verifier *auth.Verifier, opts ...Option) http.Handler {
@@ -66,6 +72,7 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg web.Config, svc *cor
 	sunshine.AddRoutes(mux, logger, cfg, svc, verifier)
 	rebilly.AddRoutes(mux, logger, cfg, svc, verifier)
 	native.AddRoutes(mux, logger, cfg, svc, verifier)
+	dashboard.AddRoutes(mux, logger, cfg, svc, verifier, o.sessionLifetime)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		web.WriteJSON(w, http.StatusNotFound, map[string]any{"error": map[string]string{
 			"code": "not_found", "message": "No route for " + r.URL.Path,

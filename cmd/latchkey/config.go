@@ -19,6 +19,7 @@ import (
 	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/core"
 	"github.com/latchkey/latchkey/fleet"
+	"github.com/latchkey/latchkey/httpapi/dashboard"
 	"github.com/latchkey/latchkey/httpapi/web"
 	"github.com/latchkey/latchkey/internal/datadir"
 	"github.com/latchkey/latchkey/ratelimit"
@@ -69,6 +70,9 @@ type config struct {
 	// (0: for ever).
 	auditRetention string
 	retention      time.Duration
+	// sessionLifetime is --session-lifetime: how long a dashboard session
+	// lasts.
+	sessionLifetime time.Duration
 }
 
 const defaultDB = "sqlite:./data/latchkey.db"
@@ -100,6 +104,7 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 	fs.StringVar(&cfg.failedAuthLimit, "failed-auth-limit", formatLimit(web.DefaultFailedAuthLimit), "failed authentications one client address may make "+
 		"per period before its failures are answered 429, as N/PERIOD such as 30/1m; 0 or off: no throttling (env LATCHKEY_FAILED_AUTH_LIMIT)")
 	fs.StringVar(&cfg.auditRetention, "audit-retention", "365d", "how long audit events are kept, such as 90d or 720h; 0: for ever (env LATCHKEY_AUDIT_RETENTION)")
+	fs.DurationVar(&cfg.sessionLifetime, "session-lifetime", dashboard.DefaultSessionLifetime, "how long a dashboard sign-in lasts, such as 8h; at most 168h (env LATCHKEY_SESSION_LIFETIME)")
 	fs.StringVar(&cfg.debugAddr, "debug-addr", "", "serve net/http/pprof and expvar's /debug/vars on this loopback address, such as 127.0.0.1:6060; empty: off (env LATCHKEY_DEBUG_ADDR)")
 	for _, f := range extra {
 		f(fs)
@@ -118,7 +123,8 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 		"public-url": "LATCHKEY_PUBLIC_URL", "allow-private-ips": "LATCHKEY_ALLOW_PRIVATE_IPS", "serve-stale": "LATCHKEY_SERVE_STALE",
 		"jwt-require-exp": "LATCHKEY_JWT_REQUIRE_EXP", "jwt-max-age": "LATCHKEY_JWT_MAX_AGE", "log-level": "LATCHKEY_LOG_LEVEL",
 		"max-staleness": "LATCHKEY_MAX_STALENESS", "redis": "LATCHKEY_REDIS", "debug-addr": "LATCHKEY_DEBUG_ADDR",
-		"failed-auth-limit": "LATCHKEY_FAILED_AUTH_LIMIT", "audit-retention": "LATCHKEY_AUDIT_RETENTION"} {
+		"failed-auth-limit": "LATCHKEY_FAILED_AUTH_LIMIT", "audit-retention": "LATCHKEY_AUDIT_RETENTION",
+		"session-lifetime": "LATCHKEY_SESSION_LIFETIME"} {
 		if v := getenv(env); v != "" && !set[name] {
 			if err := fs.Set(name, v); err != nil {
 				return nil, err
@@ -140,6 +146,9 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 	cfg.web.FailedAuth = web.NewThrottle(limit)
 	if cfg.retention, err = parseDays(cfg.auditRetention); err != nil || cfg.retention < 0 {
 		return nil, fmt.Errorf("--audit-retention %q (LATCHKEY_AUDIT_RETENTION): want a duration such as 90d or 720h, or 0 to keep events for ever", cfg.auditRetention)
+	}
+	if cfg.sessionLifetime < time.Minute || cfg.sessionLifetime > core.MaxSessionLifetime {
+		return nil, fmt.Errorf("--session-lifetime %v (LATCHKEY_SESSION_LIFETIME): want from 1m to 168h", cfg.sessionLifetime)
 	}
 	if err := cfg.jwt.Validate(); err != nil {
 		return nil, fmt.Errorf("--jwt-max-age: %w", err)

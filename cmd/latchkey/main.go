@@ -132,7 +132,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return err
 	}
 	srv := &http.Server{
-		Handler:           httpapi.NewServer(logger, cfg.web, app.svc, app.verifier, httpapi.WithReadiness(app.ready), httpapi.WithAudit(app.audit)),
+		Handler: httpapi.NewServer(logger, cfg.web, app.svc, app.verifier, httpapi.WithReadiness(app.ready), httpapi.WithAudit(app.audit),
+			httpapi.WithSessionLifetime(cfg.sessionLifetime)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,

@@ -2,7 +2,6 @@ package native
 
 import (
 	"encoding/json"
-	"net/http"
 	"net/netip"
 	"regexp"
 	"strconv"
@@ -355,14 +354,4 @@ func readRateLimit(raw json.RawMessage, errs *fieldErrors) (*latchkey.RateLimit,
 		rl.Period = d
 	}
 	return &rl, len(errs.list) == before
-}
-
-// readKeyBody reads a key body for create or PATCH.
-func readKeyBody(w http.ResponseWriter, r *http.Request, cfg web.Config, create bool) (*keyInput, *fieldErrors, error) {
-	b, err := readBody(w, r)
-	if err != nil {
-		return nil, nil, err
-	}
-	errs := &fieldErrors{}
-	return readKey(b, cfg, create, errs), errs, nil
 }

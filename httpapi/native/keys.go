@@ -32,22 +32,15 @@ func (s *surface) pathKey(r *http.Request, p *latchkey.Principal) (*latchkey.Key
 // createKey handles "POST /v1/keys": 201 with the key and, this once, its
 // secret.
 func (s *surface) createKey(w http.ResponseWriter, r *http.Request, p *latchkey.Principal) error {
-	in, errs, err := readKeyBody(w, r, s.cfg, true)
+	b, err := readBody(w, r)
 	if err != nil {
 		return err
 	}
-	if err := errs.err(); err != nil {
+	spec, err := ReadNewKey(b, s.cfg, p)
+	if err != nil {
 		return err
 	}
-	owner := principalOwner(p)
-	if in.owner.set {
-		if owner, err = in.owner.v.keyOwner(p); err != nil {
-			return err
-		}
-	}
-	k, err := s.svc.CreateKey(r.Context(), p, core.KeySpec{
-		Owner: owner, ID: newKeyID(), Name: in.name.v, Prefix: in.prefix.v, Policy: in.newPolicy(p),
-	})
+	k, err := s.svc.CreateKey(r.Context(), p, spec)
 	if err != nil {
 		return err
 	}
@@ -125,7 +118,7 @@ func (s *surface) updateKey(w http.ResponseWriter, r *http.Request, p *latchkey.
 	if !validKeyID(id) {
 		return latchkey.NotFound("key")
 	}
-	in, errs, err := readKeyBody(w, r, s.cfg, false)
+	b, err := readBody(w, r)
 	if err != nil {
 		return err
 	}
@@ -133,14 +126,9 @@ func (s *surface) updateKey(w http.ResponseWriter, r *http.Request, p *latchkey.
 	if err != nil {
 		return err
 	}
-	in.checkImmutable(k, errs)
-	policy := in.patchedPolicy(p, k.Policy, errs)
-	if err := errs.err(); err != nil {
+	name, policy, err := ReadKeyChange(b, s.cfg, p, k)
+	if err != nil {
 		return err
-	}
-	name := k.Name
-	if in.name.set {
-		name = in.name.v
 	}
 	if k, err = s.svc.UpdateKey(r.Context(), p, core.OwnerOf(k), k.ID, name, policy); err != nil {
 		return err

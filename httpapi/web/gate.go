@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/audit"
 	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/core"
 )
@@ -158,4 +159,36 @@ func CredentialOf(r *http.Request) string {
 		return string(raw)
 	}
 	return ""
+}
+
+// SignIn authenticates a key id and secret sent in a form (the dashboard's
+// sign-in) as Gate authenticates a credential header: the same verifier,
+// the same failed-authentication throttle, and the same audit of a refusal,
+// which names the key id the form gave. Like Authenticate it applies the
+// key's policy but no ACL (signing in grants nothing; each page and action
+// is then admitted on its own, see Admit).
+func SignIn(r *http.Request, cfg Config, v *auth.Verifier, keyID, sec string) (*latchkey.Principal, error) {
+	noteAttempt(r, "SignIn")
+	if req := audit.RequestFrom(r.Context()); req != nil {
+		req.Named = keyID
+	}
+	p, err := v.Basic(r.Context(), keyID, sec)
+	if err != nil {
+		return nil, cfg.refuse(r, err)
+	}
+	noteActor(r, p)
+	SetKeyID(r.Context(), p.KeyID)
+	unchecked := *p
+	unchecked.Policy.ACL = nil
+	return p, core.Authorize(&unchecked, "", "", cfg.ClientIP(r))
+}
+
+// Admit applies the policy of p, a principal already authenticated (by a
+// dashboard session), to operationID on organizationID, as Gate does after
+// authenticating, and notes both for the audit log and the request log.
+func Admit(r *http.Request, cfg Config, p *latchkey.Principal, operationID, organizationID string) error {
+	noteAttempt(r, operationID)
+	noteActor(r, p)
+	SetKeyID(r.Context(), p.KeyID)
+	return core.Authorize(p, operationID, organizationID, cfg.ClientIP(r))
 }

@@ -371,6 +371,15 @@ func (s *Store) QueryKeys(ctx context.Context, q latchkey.KeyQuery) (_ []*latchk
 			cond += " AND " + col + " = ANY(" + args.add(textArray(f.Values)) + ")"
 		}
 	}
+	// The dashboard's search, states and finding narrow the count as
+	// much as the page.
+	extra, err := dashboardCondition(q, &args)
+	if err != nil {
+		return nil, 0, err
+	}
+	if extra != "" {
+		cond += " AND " + extra
+	}
 	// Sorting on a field twice changes nothing, and refusing it bounds the
 	// ORDER BY clause by the number of fields.
 	order, sorted := "", make(map[latchkey.KeyField]bool, len(keyColumnOf))

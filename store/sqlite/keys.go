@@ -369,6 +369,16 @@ func (s *Store) QueryKeys(ctx context.Context, q latchkey.KeyQuery) (_ []*latchk
 			args = append(args, v)
 		}
 	}
+	// The dashboard's search, states and finding narrow the count as
+	// much as the page.
+	extra, extraArgs, err := dashboardCondition(q)
+	if err != nil {
+		return nil, 0, err
+	}
+	if extra != "" {
+		cond += " AND " + extra
+		args = append(args, extraArgs...)
+	}
 	// Sorting on a field twice changes nothing, and refusing it bounds the
 	// ORDER BY clause by the number of fields.
 	order, sorted := "", make(map[latchkey.KeyField]bool, len(keyColumnOf))

@@ -3,6 +3,7 @@ package storetest
 import (
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,14 +26,15 @@ var auditSuite = []contractTest{
 	{"Audit/Prune", testAuditPrune},
 }
 
-var auditSeq int
+// auditSeq numbers events; atomic, as the subtests of a store may run in
+// parallel (PostgreSQL's do).
+var auditSeq atomic.Int64
 
 // newEvent returns an event of account accountID whose id sorts after every
 // event newEvent made before.
 func newEvent(accountID, action string) *latchkey.AuditEvent {
-	auditSeq++
 	return &latchkey.AuditEvent{
-		ID:   fmt.Sprintf("01J%023d", auditSeq),
+		ID:   fmt.Sprintf("01J%023d", auditSeq.Add(1)),
 		Time: now(), AccountID: accountID, Actor: "actor-key", Action: action,
 		TargetType: "key", TargetID: "target", ClientIP: "203.0.113.7", RequestID: "req-1",
 		Surface: "native", Outcome: latchkey.OutcomeSuccess,

@@ -43,7 +43,7 @@ import (
 // subtest and must return a new, empty store, closed by open's own cleanup.
 func Run(t *testing.T, open func(t *testing.T) latchkey.Store) {
 	t.Helper()
-	for _, tc := range slices.Concat(suite, auditSuite) {
+	for _, tc := range slices.Concat(suite, auditSuite, dashboardSuite) {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, open(t))
 		})
