@@ -117,6 +117,18 @@ func BrandOf(s string) (string, bool) {
 	return brand, true
 }
 
+// PublicPrefix returns the part of a well-formed secret that says what it
+// is and nothing of its value, such as "acme_sk_live_" (the brand, the
+// kind and the environment), and false for anything else. Screens show it
+// with the rest masked.
+func PublicPrefix(s string) (string, bool) {
+	if !WellFormed(s) {
+		return "", false
+	}
+	_, _, rest := split(s)
+	return s[:len(s)-len(rest)], true
+}
+
 // WellFormed reports whether s has the shape of a Latchkey secret with a
 // correct checksum. It reads no database: a mistyped, truncated or made-up
 // secret is refused here, before any lookup.

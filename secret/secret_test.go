@@ -189,3 +189,37 @@ func TestBrandedSecrets(t *testing.T) {
 		t.Error("an empty brand before the prefix was accepted")
 	}
 }
+
+func TestPublicPrefixShowsNothingOfTheRandomPart(t *testing.T) {
+	for _, tc := range []struct {
+		brand string
+		kind  Kind
+		env   Environment
+		want  string
+	}{
+		{"", SecretKind, Live, "sk_live_"},
+		{"", PublishableKind, Sandbox, "pk_sandbox_"},
+		{"acme_co", SecretKind, Live, "acme_co_sk_live_"},
+	} {
+		// The random part holds "_" about half the time; many secrets make
+		// sure a cut at the wrong underscore would show.
+		for range 200 {
+			s, err := GenerateBranded(tc.brand, tc.kind, tc.env)
+			if tc.brand == "" {
+				s, err = Generate(tc.kind, tc.env)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, ok := PublicPrefix(s)
+			if !ok || got != tc.want {
+				t.Fatalf("PublicPrefix(%q) = %q, %v; want %q", s, got, ok, tc.want)
+			}
+		}
+	}
+	for _, bad := range []string{"", "sk_live_short", "not a secret"} {
+		if p, ok := PublicPrefix(bad); ok {
+			t.Errorf("PublicPrefix(%q) = %q, true; want false", bad, p)
+		}
+	}
+}

@@ -119,9 +119,12 @@ func (d *dashboard) auditLog(w http.ResponseWriter, r *http.Request, s *session)
 	return nil
 }
 
-// formTimeLayout is what a datetime-local input sends; the dashboard reads
-// and shows every time in UTC.
-const formTimeLayout = "2006-01-02T15:04"
+// formTimeLayout is what a datetime-local input sends (formSecondsLayout
+// with step="1"); the dashboard reads and shows every time in UTC.
+const (
+	formTimeLayout    = "2006-01-02T15:04"
+	formSecondsLayout = "2006-01-02T15:04:05"
+)
 
 // parseFormTime reads a datetime-local value (or RFC 3339) as UTC; "" is
 // the zero time.
@@ -129,7 +132,7 @@ func parseFormTime(s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
-	for _, layout := range []string{formTimeLayout, "2006-01-02T15:04:05", time.RFC3339} {
+	for _, layout := range []string{formTimeLayout, formSecondsLayout, time.RFC3339} {
 		if t, err := time.Parse(layout, s); err == nil {
 			return t.UTC(), nil
 		}

@@ -51,7 +51,7 @@ type chartRow struct {
 const (
 	chartWidth  = 720
 	chartHeight = 170
-	chartTop    = 10
+	chartTop    = 26  // room above the peak for its label, at phone sizes too
 	chartBottom = 140 // the axis; labels below
 	chartLeft   = 44
 )

@@ -25,11 +25,15 @@ type keyForm struct {
 	KeyID                                  string
 	Name, Owner, Type, Prefix, Permissions string
 	ACL, AllowedIPs, ExpiresAt             string
-	RateLimit, RatePeriod, Metadata        string
-	Enabled                                bool
-	Owners                                 []option
-	Errors                                 map[string][]string
-	Problem                                string
+	// ExpiresAtWas is the expiry the edit form was filled with: left as it
+	// was, the expiry is not sent, so a save never moves it (the field
+	// shows whole seconds; a key's expiry may be finer).
+	ExpiresAtWas                    string
+	RateLimit, RatePeriod, Metadata string
+	Enabled                         bool
+	Owners                          []option
+	Errors                          map[string][]string
+	Problem                         string
 }
 
 // Err is what is wrong with a field, for the template ("" if nothing).
@@ -134,8 +138,9 @@ func (d *dashboard) editKey(w http.ResponseWriter, r *http.Request, s *session) 
 		f.Metadata = prettyJSON(j.Metadata)
 	}
 	if j.ExpiresAt != nil {
-		f.ExpiresAt = k.Policy.ExpiresAt.UTC().Format(formTimeLayout)
+		f.ExpiresAt = k.Policy.ExpiresAt.UTC().Format(formSecondsLayout)
 	}
+	f.ExpiresAtWas = f.ExpiresAt
 	if j.RateLimit != nil {
 		f.RateLimit, f.RatePeriod = strconv.Itoa(j.RateLimit.Limit), j.RateLimit.Period
 	}
@@ -197,7 +202,8 @@ func readKeyForm(r *http.Request, edit bool) keyForm {
 	get := func(name string) string { return strings.TrimSpace(r.PostForm.Get(name)) }
 	return keyForm{Edit: edit, Name: get("name"), Owner: get("owner"), Type: get("type"), Prefix: get("prefix"),
 		Permissions: get("permissions"), ACL: get("acl"), AllowedIPs: get("allowedIps"), ExpiresAt: get("expiresAt"),
-		RateLimit: get("rateLimit"), RatePeriod: get("ratePeriod"), Metadata: get("metadata"), Enabled: r.PostForm.Get("enabled") == "true"}
+		RateLimit: get("rateLimit"), RatePeriod: get("ratePeriod"), Metadata: get("metadata"), Enabled: r.PostForm.Get("enabled") == "true",
+		ExpiresAtWas: get("expiresAtWas")}
 }
 
 // addError records a problem with a field.
@@ -299,6 +305,8 @@ func (f *keyForm) body(edit bool, accountID string) map[string]json.RawMessage {
 		b["allowedIps"] = json.RawMessage("null")
 	}
 	switch t, err := parseFormTime(f.ExpiresAt); {
+	case edit && f.ExpiresAt == f.ExpiresAtWas:
+		// unchanged: kept as it is
 	case err != nil:
 		f.addError("expiresAt", "Enter a date and time such as 2027-12-31T23:59 (UTC).")
 	case !t.IsZero():

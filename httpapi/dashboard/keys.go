@@ -12,6 +12,7 @@ import (
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/core"
 	"github.com/latchkey/latchkey/httpapi/native"
+	"github.com/latchkey/latchkey/secret"
 )
 
 // keysPageSize is how many keys a list shows at a time.
@@ -268,6 +269,9 @@ type keyView struct {
 	NewSecret                              string
 	MayEdit, MayRoll, MayRevoke, MayReveal bool
 	Revealed                               bool
+	// Self is set on the page of the key that signed in: disabling,
+	// rolling at once or revoking it ends this session.
+	Self bool
 }
 
 type secretRow struct {
@@ -310,8 +314,9 @@ func (d *dashboard) renderKey(w http.ResponseWriter, r *http.Request, s *session
 	// with at least this key's rights (it unsealed it for us then).
 	v.MayReveal = len(k.Secrets) > 0 && k.Secrets[0].Plain != "" && d.may(r, s, "GetKey", "")
 	v.Revealed = reveal
+	v.Self = k.ID == s.principal.KeyID
 	for _, sec := range k.Secrets {
-		row := secretRow{Shown: maskSecret(sec.Plain, k), CreatedAt: sec.CreatedAt, GraceUntil: sec.ExpiresAt}
+		row := secretRow{Shown: maskSecret(sec.Plain), CreatedAt: sec.CreatedAt, GraceUntil: sec.ExpiresAt}
 		if reveal {
 			row.Shown = sec.Plain
 		}
@@ -349,16 +354,18 @@ func (d *dashboard) renderKey(w http.ResponseWriter, r *http.Request, s *session
 	return nil
 }
 
-// maskSecret shows a secret's public part (its brand, kind and
-// environment, as in acme_sk_live_) and hides the rest.
-func maskSecret(plain string, k *latchkey.Key) string {
+// maskSecret shows a secret's public prefix (its brand, kind and
+// environment, as in acme_sk_live_) and its last four characters, which
+// are its checksum's, and hides the random part between them.
+func maskSecret(plain string) string {
 	if plain == "" {
 		return "•••••••• (beyond your key's rights to show)"
 	}
-	if i := strings.LastIndexByte(plain, '_'); i > 0 && i < len(plain)-4 {
-		return plain[:i+1] + "••••••••" + plain[len(plain)-4:]
+	prefix, ok := secret.PublicPrefix(plain)
+	if !ok {
+		return "••••••••"
 	}
-	return "••••••••"
+	return prefix + "••••••••" + plain[len(plain)-4:]
 }
 
 // revealKey shows a key's secrets: an explicit action, audited.
