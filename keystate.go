@@ -1,6 +1,9 @@
 package latchkey
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // KeyState is where a key stands at a moment, as the dashboard lists keys.
 // Each key is in exactly one state: disabled wins over expired, expired
@@ -108,4 +111,26 @@ func NewKeyStats(counts []int) KeyStats {
 		st.Hygiene[h] = counts[1+len(KeyStates)+i]
 	}
 	return st
+}
+
+// ValidSelection reports what no store runs of q's Search, States and
+// Hygiene, as EINVALID, or nil: a search longer than MaxSearchLen, a state
+// or finding not defined here, or states or a finding without the moment
+// to judge them at. Stores call it before any SQL runs.
+func (q KeyQuery) ValidSelection() error {
+	if len(q.Search) > MaxSearchLen {
+		return Errorf(EINVALID, "a search is at most %d bytes", MaxSearchLen)
+	}
+	for _, st := range q.States {
+		if !slices.Contains(KeyStates, st) {
+			return Errorf(EINVALID, "unknown key state %q", st)
+		}
+	}
+	if q.Hygiene != "" && !slices.Contains(KeyHygienes, q.Hygiene) {
+		return Errorf(EINVALID, "unknown hygiene finding %q", q.Hygiene)
+	}
+	if (len(q.States) > 0 || q.Hygiene != "") && q.At.IsZero() {
+		return Errorf(EINVALID, "states and hygiene are judged at a moment; none was given")
+	}
+	return nil
 }

@@ -121,6 +121,21 @@ type Key struct {
 	LastUsedAt *time.Time
 }
 
+// NewestSecret is the secret a create or roll just made: the one without
+// an end (a roll gives the secrets it replaces one, or deletes them), else
+// the last. The zero Secret if the key has none.
+func (k *Key) NewestSecret() Secret {
+	for i := len(k.Secrets) - 1; i >= 0; i-- {
+		if k.Secrets[i].ExpiresAt == nil {
+			return k.Secrets[i]
+		}
+	}
+	if n := len(k.Secrets); n > 0 {
+		return k.Secrets[n-1]
+	}
+	return Secret{}
+}
+
 // Scope reports what the key acts for, from its owner.
 func (k *Key) Scope() Scope {
 	switch {

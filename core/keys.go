@@ -274,6 +274,11 @@ func withinRights(p *latchkey.Principal, k *latchkey.Key) error {
 	return nil
 }
 
+// WithinRights reports whether p may change, roll, delete or see the
+// secret of k: whether k can do nothing p cannot. The dashboard offers
+// those actions only then.
+func WithinRights(p *latchkey.Principal, k *latchkey.Key) bool { return withinRights(p, k) == nil }
+
 // reveal unseals a key's secrets for the principal, or leaves them empty
 // when the key has rights beyond the principal's (its secret would be a
 // way to those rights).

@@ -27,6 +27,12 @@ type nameForm struct {
 	Name, Problem string
 }
 
+// State is the field's problem for the "invalid" and "problem" parts, the
+// message's element named after the input's id.
+func (f nameForm) State(inputID string) fieldState {
+	return fieldState{ID: inputID + "-problem", Message: f.Problem}
+}
+
 // readName reads the form's name as the APIs bound names: 1 to 255
 // characters, no control characters.
 func readName(r *http.Request) (string, string) {
@@ -93,7 +99,6 @@ type appView struct {
 	MayRename    bool
 	MayDelete    bool
 	MayIntegr    bool
-	MayNewKey    bool
 }
 
 func (d *dashboard) showApp(w http.ResponseWriter, r *http.Request, s *session) error {
@@ -113,7 +118,6 @@ func (d *dashboard) renderApp(w http.ResponseWriter, r *http.Request, s *session
 	v.MayRename = d.may(r, s, "UpdateApp", app.ID)
 	v.MayDelete = d.may(r, s, "DeleteApp", app.ID)
 	v.MayIntegr = d.may(r, s, "CreateIntegration", app.ID)
-	v.MayNewKey = d.may(r, s, "CreateKey", "")
 	if d.may(r, s, "ListIntegrations", app.ID) {
 		ins, info, err := d.svc.ListIntegrations(ctx, p, app.ID, nil, latchkey.Page{Size: appsPageSize})
 		if err != nil {
@@ -146,9 +150,11 @@ func (d *dashboard) renameApp(w http.ResponseWriter, r *http.Request, s *session
 }
 
 // cascadeView is the confirmation of a delete that takes other records
-// with it: what it deletes, named.
+// with it: what it deletes, named, as far as the key may list them
+// (ShowIntegrations, ShowKeys); otherwise the page says only that they go.
 type cascadeView struct {
 	Kind, Name, ID, Action, Cancel string
+	ShowIntegrations, ShowKeys     bool
 	Integrations                   []*latchkey.Integration
 	MoreIntegrations               bool
 	Keys                           []*latchkey.Key
@@ -159,24 +165,38 @@ type cascadeView struct {
 // rest are counted.
 const cascadeKeysShown = 20
 
+// cascadeKeys fills in the keys a delete of owner takes (within it), if
+// the key may list keys.
+func (d *dashboard) cascadeKeys(r *http.Request, s *session, owner latchkey.KeyOwner, v *cascadeView) error {
+	if v.ShowKeys = d.may(r, s, "ListKeys", ""); !v.ShowKeys {
+		return nil
+	}
+	var err error
+	v.Keys, v.KeyTotal, err = d.svc.QueryKeys(r.Context(), s.principal, latchkey.KeyQuery{Owner: owner, Within: true, Limit: cascadeKeysShown})
+	return err
+}
+
 func (d *dashboard) confirmDeleteApp(w http.ResponseWriter, r *http.Request, s *session) error {
-	ctx, p := r.Context(), s.principal
-	app, err := d.svc.App(ctx, p, r.PathValue("appId"))
+	ctx, p, appID := r.Context(), s.principal, r.PathValue("appId")
+	app, err := d.svc.App(ctx, p, appID)
 	if err != nil {
 		return err
 	}
-	ins, info, err := d.svc.ListIntegrations(ctx, p, app.ID, nil, latchkey.Page{Size: appsPageSize})
-	if err != nil {
+	v := cascadeView{Kind: "app", Name: app.DisplayName, ID: app.ID, Action: Base + "/apps/" + app.ID + "/delete", Cancel: Base + "/apps/" + app.ID}
+	if !d.may(r, s, "GetApp", app.ID) {
+		v.Name = app.ID
+	}
+	if v.ShowIntegrations = d.may(r, s, "ListIntegrations", app.ID); v.ShowIntegrations {
+		var info latchkey.PageInfo
+		if v.Integrations, info, err = d.svc.ListIntegrations(ctx, p, app.ID, nil, latchkey.Page{Size: appsPageSize}); err != nil {
+			return err
+		}
+		v.MoreIntegrations = info.HasMore
+	}
+	if err := d.cascadeKeys(r, s, latchkey.KeyOwner{AppID: app.ID}, &v); err != nil {
 		return err
 	}
-	keys, total, err := d.svc.QueryKeys(ctx, p, latchkey.KeyQuery{Owner: latchkey.KeyOwner{AppID: app.ID}, Within: true, Limit: cascadeKeysShown})
-	if err != nil {
-		return err
-	}
-	d.render(w, r, http.StatusOK, "confirm-delete", &page{Title: "Delete " + app.DisplayName, Section: "apps", session: s, Data: cascadeView{
-		Kind: "app", Name: app.DisplayName, ID: app.ID, Action: Base + "/apps/" + app.ID + "/delete", Cancel: Base + "/apps/" + app.ID,
-		Integrations: ins, MoreIntegrations: info.HasMore, Keys: keys, KeyTotal: total,
-	}})
+	d.render(w, r, http.StatusOK, "confirm-delete", &page{Title: "Delete " + v.Name, Section: "apps", session: s, Data: v})
 	return nil
 }
 
@@ -213,7 +233,6 @@ type integrationView struct {
 	Rename      nameForm
 	MayRename   bool
 	MayDelete   bool
-	MayNewKey   bool
 }
 
 func integrationName(in *latchkey.Integration) string {
@@ -238,8 +257,7 @@ func (d *dashboard) renderIntegration(w http.ResponseWriter, r *http.Request, s 
 		return err
 	}
 	v := integrationView{App: app, Integration: in, Name: integrationName(in), Rename: rename,
-		MayRename: d.may(r, s, "UpdateIntegration", app.ID), MayDelete: d.may(r, s, "DeleteIntegration", app.ID),
-		MayNewKey: d.may(r, s, "CreateKey", "") && in.Type == latchkey.IntegrationTypeCustom}
+		MayRename: d.may(r, s, "UpdateIntegration", app.ID), MayDelete: d.may(r, s, "DeleteIntegration", app.ID)}
 	if v.Rename.Name == "" && in.DisplayName != nil {
 		v.Rename.Name = *in.DisplayName
 	}
@@ -267,20 +285,20 @@ func (d *dashboard) renameIntegration(w http.ResponseWriter, r *http.Request, s 
 }
 
 func (d *dashboard) confirmDeleteIntegration(w http.ResponseWriter, r *http.Request, s *session) error {
-	ctx, p := r.Context(), s.principal
 	appID := r.PathValue("appId")
-	in, err := d.svc.Integration(ctx, p, appID, r.PathValue("integrationId"))
-	if err != nil {
-		return err
-	}
-	keys, total, err := d.svc.QueryKeys(ctx, p, latchkey.KeyQuery{Owner: latchkey.KeyOwner{AppID: appID, IntegrationID: in.ID}, Limit: cascadeKeysShown})
+	in, err := d.svc.Integration(r.Context(), s.principal, appID, r.PathValue("integrationId"))
 	if err != nil {
 		return err
 	}
 	base := Base + "/apps/" + appID + "/integrations/" + in.ID
-	d.render(w, r, http.StatusOK, "confirm-delete", &page{Title: "Delete " + integrationName(in), Section: "apps", session: s, Data: cascadeView{
-		Kind: "integration", Name: integrationName(in), ID: in.ID, Action: base + "/delete", Cancel: base, Keys: keys, KeyTotal: total,
-	}})
+	v := cascadeView{Kind: "integration", Name: integrationName(in), ID: in.ID, Action: base + "/delete", Cancel: base}
+	if !d.may(r, s, "GetIntegration", appID) {
+		v.Name = in.ID
+	}
+	if err := d.cascadeKeys(r, s, latchkey.KeyOwner{AppID: appID, IntegrationID: in.ID}, &v); err != nil {
+		return err
+	}
+	d.render(w, r, http.StatusOK, "confirm-delete", &page{Title: "Delete " + v.Name, Section: "apps", session: s, Data: v})
 	return nil
 }
 

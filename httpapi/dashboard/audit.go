@@ -16,7 +16,7 @@ const auditPageSize = 50
 type auditRow struct {
 	Time                                time.Time
 	Actor, Action, Target, Outcome, Via string
-	ClientIP, RequestID                 string
+	ClientIP                            string
 	Detail                              string
 }
 
@@ -24,7 +24,7 @@ func auditRows(events []*latchkey.AuditEvent) []auditRow {
 	rows := make([]auditRow, len(events))
 	for i, ev := range events {
 		row := auditRow{Time: ev.Time, Actor: ev.Actor, Action: ev.Action, Outcome: string(ev.Outcome),
-			Via: ev.Surface, ClientIP: ev.ClientIP, RequestID: ev.RequestID}
+			Via: ev.Surface, ClientIP: ev.ClientIP}
 		if ev.TargetID != "" {
 			row.Target = ev.TargetType + " " + ev.TargetID
 		}
@@ -98,20 +98,19 @@ func (d *dashboard) auditLog(w http.ResponseWriter, r *http.Request, s *session)
 		if err != nil {
 			return err
 		}
+		filters := url.Values{}
+		for _, name := range []string{"actor", "target", "action", "outcome", "from", "to"} {
+			if val := q.Get(name); val != "" {
+				filters.Set(name, val)
+			}
+		}
+		if query.After != "" {
+			v.Newest = Base + "/audit?" + filters.Encode()
+		}
 		if len(events) > auditPageSize {
 			events = events[:auditPageSize]
-			next := url.Values{}
-			for _, name := range []string{"actor", "target", "action", "outcome", "from", "to"} {
-				if val := q.Get(name); val != "" {
-					next.Set(name, val)
-				}
-			}
-			v.Newest = Base + "/audit?" + next.Encode()
-			next.Set("after", events[len(events)-1].ID)
-			v.Older = Base + "/audit?" + next.Encode()
-		}
-		if query.After != "" && v.Newest == "" {
-			v.Newest = Base + "/audit"
+			filters.Set("after", events[len(events)-1].ID)
+			v.Older = Base + "/audit?" + filters.Encode()
 		}
 		v.Rows = auditRows(events)
 	}

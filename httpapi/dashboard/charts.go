@@ -198,8 +198,12 @@ func sparkline(counts []latchkey.UsageCount, from time.Time, n int, width time.D
 		fmt.Fprintf(&pts, "%.1f,%.1f ", float64(i)*float64(w)/float64(max(n-1, 1)), y)
 	}
 	label := formatCount(total) + " verifications in the last 24 hours"
-	return template.HTML(fmt.Sprintf(`<svg class="spark%s" viewBox="0 0 %d %d" width="%d" height="%d" role="img" aria-label="%s"><polyline points="%s"/></svg>`,
-		map[bool]string{true: " empty", false: ""}[total == 0], w, h, w, h, label, strings.TrimSpace(pts.String())))
+	class := "spark"
+	if total == 0 {
+		class += " empty"
+	}
+	return template.HTML(fmt.Sprintf(`<svg class="%s" viewBox="0 0 %d %d" width="%d" height="%d" role="img" aria-label="%s"><polyline points="%s"/></svg>`,
+		class, w, h, w, h, label, strings.TrimSpace(pts.String())))
 }
 
 func codeClass(c latchkey.Code) string { return strings.ToLower(string(c)) }

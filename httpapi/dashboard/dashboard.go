@@ -57,14 +57,17 @@ type pageFunc func(w http.ResponseWriter, r *http.Request, s *session) error
 type route struct {
 	pattern string
 	// op is the operation the route performs: its ACL permission, checked
-	// before the handler runs (see admit), and its name in the audit log.
-	// "" admits any signed-in key: the route shows only what the key may
-	// see, panel by panel.
+	// before the handler runs (web.Admit), and its name in the audit log.
+	// "" admits any signed-in key (its policy but its ACL): the route shows
+	// only what the key may see, panel by panel.
 	op string
 	// org is the path value naming the app the route addresses (the ACL
 	// organization), or "".
-	org    string
-	handle pageFunc
+	org string
+	// ungated routes need only a session and its CSRF token, whatever the
+	// key's policy: signing out must always work.
+	ungated bool
+	handle  pageFunc
 }
 
 // routes is the one list of the dashboard's signed-in routes. GET routes
@@ -102,7 +105,7 @@ func (d *dashboard) routes() []route {
 
 		{pattern: "GET /dashboard/audit", op: "ListAuditEvents", handle: d.auditLog},
 
-		{pattern: "POST /dashboard/sign-out", op: "SignOut", handle: d.signOut},
+		{pattern: "POST /dashboard/sign-out", op: "SignOut", ungated: true, handle: d.signOut},
 	}
 }
 
@@ -125,7 +128,7 @@ func AddRoutes(mux *http.ServeMux, logger *slog.Logger, cfg web.Config, svc *cor
 	mux.HandleFunc("GET /dashboard/assets/{file}", d.views.serveAsset)
 	mux.HandleFunc("/dashboard/", func(w http.ResponseWriter, r *http.Request) {
 		d.render(w, r, http.StatusNotFound, "error", &page{Title: "Not found", Data: errorView{
-			Heading: "Page not found", Message: "There is no dashboard page at " + r.URL.Path + ".",
+			Heading: "Page not found", Message: "There is no dashboard page at this address.",
 		}})
 	})
 }
@@ -150,16 +153,11 @@ func (d *dashboard) signedIn(rt route) http.Handler {
 		if rt.org != "" {
 			org = r.PathValue(rt.org)
 		}
-		p := s.principal
-		if rt.op == "" {
-			// A page of panels: each is shown only if the key may see it.
-			unchecked := *p
-			unchecked.Policy.ACL = nil
-			p = &unchecked
-		}
-		if err := web.Admit(r, d.cfg, p, rt.op, org); err != nil {
-			d.fail(w, r, s, err)
-			return
+		if !rt.ungated {
+			if err := web.Admit(r, d.cfg, s.principal, rt.op, org); err != nil {
+				d.fail(w, r, s, err)
+				return
+			}
 		}
 		if err := rt.handle(w, r, s); err != nil {
 			d.fail(w, r, s, err)

@@ -2,6 +2,7 @@ package dashboard_test
 
 import (
 	"context"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -425,5 +426,191 @@ func TestTheCookieIsSecureBehindTLS(t *testing.T) {
 	a := b.signIn(s.Account)
 	if !strings.Contains(a.header.Get("Set-Cookie"), "Secure") {
 		t.Fatalf("cookie %q is not Secure under an https public URL", a.header.Get("Set-Cookie"))
+	}
+}
+
+func TestARestrictedKeyCanSignOut(t *testing.T) {
+	s := lktest.New(t)
+	k, err := s.Svc.CreateKey(context.Background(), s.Principal(t), core.KeySpec{Name: "reader", Policy: latchkey.Policy{
+		ACL: []latchkey.ACLEntry{{Permissions: []string{"GetKey"}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, s)
+	b.signIn(lktest.Credentials{ID: k.ID, Secret: k.Secrets[0].Plain})
+	if a := b.post("/dashboard/sign-out", url.Values{}); a.status != http.StatusSeeOther || b.sessionCookie() != nil {
+		t.Fatalf("sign-out of a key without list permissions: %d", a.status)
+	}
+}
+
+// formValues reads a page's form fields (inputs and textareas) by name.
+func formValues(page string) url.Values {
+	v := url.Values{}
+	for _, m := range regexp.MustCompile(`<input[^>]* name="([^"]+)"[^>]* value="([^"]*)"`).FindAllStringSubmatch(page, -1) {
+		v.Add(m[1], html.UnescapeString(m[2]))
+	}
+	for _, m := range regexp.MustCompile(`(?s)<textarea[^>]* name="([^"]+)"[^>]*>(.*?)</textarea>`).FindAllStringSubmatch(page, -1) {
+		v.Set(m[1], html.UnescapeString(m[2]))
+	}
+	for _, m := range regexp.MustCompile(`<input type="checkbox" name="([^"]+)" value="([^"]+)" checked>`).FindAllStringSubmatch(page, -1) {
+		v.Set(m[1], m[2])
+	}
+	for _, m := range regexp.MustCompile(`(?s)<select[^>]* name="([^"]+)"[^>]*>(.*?)</select>`).FindAllStringSubmatch(page, -1) {
+		if sel := regexp.MustCompile(`<option value="([^"]*)" selected>`).FindStringSubmatch(m[2]); sel != nil {
+			v.Set(m[1], html.UnescapeString(sel[1]))
+		}
+	}
+	return v
+}
+
+func TestTheEditFormSendsOnlyWhatChanged(t *testing.T) {
+	s := lktest.New(t)
+	ctx := context.Background()
+	exp := time.Date(2030, 1, 1, 12, 34, 56, 789000000, time.UTC)
+	k, err := s.Svc.CreateKey(ctx, s.Principal(t), core.KeySpec{Name: "svc", Policy: latchkey.Policy{
+		ExpiresAt: &exp, RateLimit: &latchkey.RateLimit{Limit: 5, Period: 90 * time.Second},
+		Metadata: map[string]any{"plan": "pro", "n": 1.5},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, s)
+	b.signIn(s.Account)
+	form := formValues(b.get("/dashboard/keys/" + k.ID + "/edit").body)
+	if form.Get("version") == "" || form.Get("was.name") != "svc" {
+		t.Fatalf("the edit form lacks its version or original values: %v", form)
+	}
+
+	// Saved unchanged: nothing is written, the sub-second expiry stays.
+	before := s.Snapshot(t)
+	if a := b.do(http.MethodPost, "/dashboard/keys/"+k.ID, form); a.status != http.StatusSeeOther || !strings.Contains(a.header.Get("Location"), "key-unchanged") {
+		t.Fatalf("unchanged save: %d %s", a.status, a.header.Get("Location"))
+	}
+	if s.Snapshot(t) != before {
+		t.Fatal("an unchanged save wrote to the store")
+	}
+
+	// Renamed: only the name changes.
+	renamed := url.Values{}
+	for k, v := range form {
+		renamed[k] = v
+	}
+	renamed.Set("name", "svc 2")
+	if a := b.do(http.MethodPost, "/dashboard/keys/"+k.ID, renamed); a.status != http.StatusSeeOther {
+		t.Fatalf("rename: %d", a.status)
+	}
+	got, err := s.Svc.KeyByID(ctx, s.Principal(t), k.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != "svc 2" || !got.Policy.ExpiresAt.Equal(exp) || got.Policy.RateLimit.Period != 90*time.Second || got.Policy.Metadata["n"] != 1.5 {
+		t.Fatalf("after a rename: %q, expiry %v, rate %v, metadata %v", got.Name, got.Policy.ExpiresAt, got.Policy.RateLimit, got.Policy.Metadata)
+	}
+
+	// The same form sent again is for a key that changed since: refused.
+	renamed.Set("name", "svc 3")
+	if a := b.do(http.MethodPost, "/dashboard/keys/"+k.ID, renamed); a.status != http.StatusConflict {
+		t.Fatalf("a form for a key changed since: %d, want 409", a.status)
+	}
+}
+
+func TestAFormSentTwiceActsOnce(t *testing.T) {
+	s := lktest.New(t)
+	b := newBrowser(t, s)
+	b.signIn(s.Account)
+	form := formValues(b.get("/dashboard/keys/new").body)
+	form.Set("name", "Once")
+	form.Set("owner", "account")
+	form.Set("type", "secret")
+	if a := b.do(http.MethodPost, "/dashboard/keys", form); a.status != http.StatusCreated {
+		t.Fatalf("create: %d", a.status)
+	}
+	a := b.do(http.MethodPost, "/dashboard/keys", form)
+	if a.status != http.StatusSeeOther || !strings.Contains(a.header.Get("Location"), "key-exists") || strings.Contains(a.body, "sk_live_") {
+		t.Fatalf("the same form again: %d to %q", a.status, a.header.Get("Location"))
+	}
+	keys, total, err := s.Svc.QueryKeys(context.Background(), s.Principal(t), latchkey.KeyQuery{Owner: latchkey.KeyOwner{}, Search: "Once", Limit: 10})
+	if err != nil || total != 1 {
+		t.Fatalf("keys named Once: %d (%v)", total, err)
+	}
+
+	roll := formValues(b.get("/dashboard/keys/" + keys[0].ID + "/roll").body)
+	roll.Set("grace", "0")
+	if a := b.do(http.MethodPost, "/dashboard/keys/"+keys[0].ID+"/roll", roll); a.status != http.StatusCreated {
+		t.Fatalf("roll: %d", a.status)
+	}
+	rolled, err := s.Svc.KeyByID(context.Background(), s.Principal(t), keys[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := b.do(http.MethodPost, "/dashboard/keys/"+keys[0].ID+"/roll", roll); a.status != http.StatusConflict {
+		t.Fatalf("the same roll again: %d, want 409", a.status)
+	}
+	again, err := s.Svc.KeyByID(context.Background(), s.Principal(t), keys[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.NewestSecret().Plain != rolled.NewestSecret().Plain {
+		t.Fatal("a repeated roll form rolled the key again")
+	}
+}
+
+func TestRollGraceBounds(t *testing.T) {
+	s := lktest.New(t)
+	b := newBrowser(t, s)
+	b.signIn(s.Account)
+	k, err := s.Svc.CreateKey(context.Background(), s.Principal(t), core.KeySpec{Name: "r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := s.Snapshot(t)
+	for _, custom := range []string{"281474976710656d", "31d", "+3d", "-1h", "721h", "soon"} {
+		roll := formValues(b.get("/dashboard/keys/" + k.ID + "/roll").body)
+		roll.Set("grace", "custom")
+		roll.Set("custom", custom)
+		if a := b.do(http.MethodPost, "/dashboard/keys/"+k.ID+"/roll", roll); a.status != http.StatusBadRequest {
+			t.Errorf("grace %q: %d, want 400", custom, a.status)
+		}
+	}
+	if s.Snapshot(t) != before {
+		t.Fatal("a refused roll wrote to the store")
+	}
+}
+
+func TestListPagesAreClamped(t *testing.T) {
+	s := lktest.New(t)
+	b := newBrowser(t, s)
+	b.signIn(s.Account)
+	for _, page := range []string{"999999999999999999", "184467440737095517", "-3", "2", "x"} {
+		a := b.get("/dashboard/keys?page=" + page)
+		if a.status != http.StatusOK || !strings.Contains(a.body, "1–1 of 1") {
+			t.Errorf("page %s: %d", page, a.status)
+		}
+	}
+}
+
+func TestDeleteConfirmationShowsOnlyWhatTheKeyMayList(t *testing.T) {
+	s := lktest.New(t)
+	ctx := context.Background()
+	app, err := s.Svc.CreateApp(ctx, s.Principal(t), &latchkey.App{DisplayName: "Shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Svc.CreateKey(ctx, s.Principal(t), core.KeySpec{Owner: latchkey.KeyOwner{AppID: app.ID}, Name: "hidden key name"}); err != nil {
+		t.Fatal(err)
+	}
+	k, err := s.Svc.CreateKey(ctx, s.Principal(t), core.KeySpec{Name: "deleter", Policy: latchkey.Policy{
+		ACL: []latchkey.ACLEntry{{Permissions: []string{"DeleteApp"}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, s)
+	b.signIn(lktest.Credentials{ID: k.ID, Secret: k.Secrets[0].Plain})
+	a := b.get("/dashboard/apps/" + app.ID + "/delete")
+	if a.status != http.StatusOK || strings.Contains(a.body, "hidden key name") || strings.Contains(a.body, "Shop") ||
+		!strings.Contains(a.body, "every key the app holds") {
+		t.Fatalf("confirmation for a key that may only delete: %d", a.status)
 	}
 }

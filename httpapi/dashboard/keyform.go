@@ -25,15 +25,19 @@ type keyForm struct {
 	KeyID                                  string
 	Name, Owner, Type, Prefix, Permissions string
 	ACL, AllowedIPs, ExpiresAt             string
-	// ExpiresAtWas is the expiry the edit form was filled with: left as it
-	// was, the expiry is not sent, so a save never moves it (the field
-	// shows whole seconds; a key's expiry may be finer).
-	ExpiresAtWas                    string
-	RateLimit, RatePeriod, Metadata string
-	Enabled                         bool
-	Owners                          []option
-	Errors                          map[string][]string
-	Problem                         string
+	RateLimit, RatePeriod, Metadata        string
+	// Was holds, in an edit form, each field as the form was filled
+	// (values), sent back in hidden fields: a save sends only the fields
+	// that differ, so a field left alone is never rewritten (an expiry
+	// finer than the form's seconds, a policy another surface made that
+	// the native reader would bound differently). Version is the key's
+	// UpdatedAt then: a save over a key changed meanwhile is refused.
+	Was     map[string]string
+	Version string
+	Enabled bool
+	Owners  []option
+	Errors  map[string][]string
+	Problem string
 }
 
 // Err is what is wrong with a field, for the template ("" if nothing).
@@ -51,7 +55,7 @@ func (f keyForm) Field(field string) fieldState {
 var ratePeriods = []string{"1s", "1m", "1h", "24h"}
 
 func (d *dashboard) newKey(w http.ResponseWriter, r *http.Request, s *session) error {
-	f := keyForm{Type: string(latchkey.KeyTypeSecret), Permissions: "*", RatePeriod: "1m", Owner: r.URL.Query().Get("owner")}
+	f := keyForm{KeyID: native.NewKeyID(), Type: string(latchkey.KeyTypeSecret), Permissions: "*", RatePeriod: "1m", Owner: r.URL.Query().Get("owner")}
 	if f.Owner == "" {
 		f.Owner = "account"
 	}
@@ -105,12 +109,24 @@ func (d *dashboard) ownerOptions(r *http.Request, s *session, chosen string) ([]
 }
 
 // createKey makes a key from the form and shows it with its secret, once.
+// The form carries the new key's id from the moment it was shown, so that
+// sending it again (a reload, a double click) makes no second key.
 func (d *dashboard) createKey(w http.ResponseWriter, r *http.Request, s *session) error {
 	f := readKeyForm(r, false)
+	f.KeyID = r.PostForm.Get("id")
 	spec, err := native.ReadNewKey(f.body(false, s.principal.AccountID), d.cfg, s.principal)
+	if native.IsKeyID(f.KeyID) {
+		spec.ID = f.KeyID
+	}
 	var k *latchkey.Key
 	if err == nil && f.valid() {
 		k, err = d.svc.CreateKey(r.Context(), s.principal, spec)
+	}
+	if latchkey.ErrorCode(err) == latchkey.ECONFLICT {
+		if _, seen := d.svc.KeyByID(r.Context(), s.principal, spec.ID); seen == nil {
+			done(w, r, Base+"/keys/"+spec.ID, "key-exists")
+			return nil
+		}
 	}
 	if f.problems(err); !f.valid() {
 		return d.renderKeyForm(w, r, s, http.StatusBadRequest, f)
@@ -118,8 +134,7 @@ func (d *dashboard) createKey(w http.ResponseWriter, r *http.Request, s *session
 	if err != nil {
 		return err
 	}
-	r.SetPathValue("id", k.ID)
-	return d.renderKey(w, r, s, keyView{NewSecret: k.Secrets[len(k.Secrets)-1].Plain}, false)
+	return d.renderKey(w, r, s, k, keyView{NewSecret: k.NewestSecret().Plain}, false)
 }
 
 // editKey shows the form filled with the key as the API shows it.
@@ -140,14 +155,14 @@ func (d *dashboard) editKey(w http.ResponseWriter, r *http.Request, s *session) 
 	if j.ExpiresAt != nil {
 		f.ExpiresAt = k.Policy.ExpiresAt.UTC().Format(formSecondsLayout)
 	}
-	f.ExpiresAtWas = f.ExpiresAt
 	if j.RateLimit != nil {
 		f.RateLimit, f.RatePeriod = strconv.Itoa(j.RateLimit.Limit), j.RateLimit.Period
 	}
+	f.Was, f.Version = f.values(), k.UpdatedAt.Format(time.RFC3339Nano)
 	return d.renderKeyForm(w, r, s, http.StatusOK, f)
 }
 
-// updateKey saves the form over the key.
+// updateKey saves the fields of the form that changed over the key.
 func (d *dashboard) updateKey(w http.ResponseWriter, r *http.Request, s *session) error {
 	ctx, p := r.Context(), s.principal
 	f := readKeyForm(r, true)
@@ -156,7 +171,16 @@ func (d *dashboard) updateKey(w http.ResponseWriter, r *http.Request, s *session
 	if err != nil {
 		return err
 	}
-	name, policy, err := native.ReadKeyChange(f.body(true, p.AccountID), d.cfg, p, k)
+	if f.Version != k.UpdatedAt.Format(time.RFC3339Nano) {
+		f.Problem = "This key changed since you opened this form, so nothing was saved. Open the key again to see it as it is now."
+		return d.renderKeyForm(w, r, s, http.StatusConflict, f)
+	}
+	b := f.body(true, p.AccountID)
+	if len(b) == 0 && f.valid() {
+		done(w, r, Base+"/keys/"+k.ID, "key-unchanged")
+		return nil
+	}
+	name, policy, err := native.ReadKeyChange(b, d.cfg, p, k)
 	if err == nil && f.valid() {
 		k, err = d.svc.UpdateKey(ctx, p, core.OwnerOf(k), k.ID, name, policy)
 	}
@@ -197,13 +221,38 @@ func (d *dashboard) patchKey(r *http.Request, s *session, b map[string]json.RawM
 	return d.svc.UpdateKey(ctx, p, core.OwnerOf(k), k.ID, name, policy)
 }
 
-// readKeyForm reads the posted form as typed.
+// readKeyForm reads the posted form as typed. Line breaks are read as
+// "\n" whatever the browser sent ("\r\n"), so that a field compares equal
+// to what it was filled with.
 func readKeyForm(r *http.Request, edit bool) keyForm {
-	get := func(name string) string { return strings.TrimSpace(r.PostForm.Get(name)) }
-	return keyForm{Edit: edit, Name: get("name"), Owner: get("owner"), Type: get("type"), Prefix: get("prefix"),
+	get := func(name string) string {
+		return strings.TrimSpace(strings.ReplaceAll(r.PostForm.Get(name), "\r\n", "\n"))
+	}
+	f := keyForm{Edit: edit, Name: get("name"), Owner: get("owner"), Type: get("type"), Prefix: get("prefix"),
 		Permissions: get("permissions"), ACL: get("acl"), AllowedIPs: get("allowedIps"), ExpiresAt: get("expiresAt"),
 		RateLimit: get("rateLimit"), RatePeriod: get("ratePeriod"), Metadata: get("metadata"), Enabled: r.PostForm.Get("enabled") == "true",
-		ExpiresAtWas: get("expiresAtWas")}
+		Version: r.PostForm.Get("version")}
+	if edit {
+		f.Was = map[string]string{}
+		for field := range f.values() {
+			f.Was[field] = get("was." + field)
+		}
+	}
+	return f
+}
+
+// values are the editable fields as the form holds them, by member name.
+func (f keyForm) values() map[string]string {
+	return map[string]string{
+		"name": f.Name, "permissions": f.Permissions, "acl": f.ACL, "allowedIps": f.AllowedIPs, "expiresAt": f.ExpiresAt,
+		"rateLimit": f.RateLimit + "/" + f.RatePeriod, "metadata": f.Metadata, "enabled": strconv.FormatBool(f.Enabled),
+	}
+}
+
+// changed reports whether an edit form's field differs from what it was
+// filled with; every field of a new key's form counts as changed.
+func (f keyForm) changed(field string) bool {
+	return f.Was == nil || f.values()[field] != f.Was[field]
 }
 
 // addError records a problem with a field.
@@ -242,11 +291,12 @@ func (f *keyForm) problems(err error) bool {
 	return false
 }
 
-// body turns the form into a native key body. A create sends only the
-// members filled in; an edit sends every member, an empty one as null
-// (cleared). A field that cannot be put into JSON at all (a JSON field
-// that is not JSON, a time that is not one) is left out of the body and
-// its problem recorded, so that the reader still reports on the others.
+// body turns the form into a native key body. A create sends the members
+// filled in; an edit sends the members whose field changed (see
+// keyForm.Was), an emptied one as null (cleared). A field that cannot be
+// put into JSON at all (a JSON field that is not JSON, a time that is not
+// one) is left out of the body and its problem recorded, so that the
+// reader still reports on the others.
 func (f *keyForm) body(edit bool, accountID string) map[string]json.RawMessage {
 	b := map[string]json.RawMessage{}
 	put := func(name string, v any) {
@@ -260,18 +310,16 @@ func (f *keyForm) body(edit bool, accountID string) map[string]json.RawMessage {
 			}
 			return
 		}
-		var v any
-		dec := json.NewDecoder(strings.NewReader(text))
-		dec.UseNumber()
-		if dec.Decode(&v) != nil || dec.More() {
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, []byte(text)); err != nil {
 			f.addError(name, "Must be JSON.")
 			return
 		}
-		var compact bytes.Buffer
-		json.Compact(&compact, []byte(text))
 		b[name] = compact.Bytes()
 	}
-	put("name", f.Name)
+	if f.changed("name") {
+		put("name", f.Name)
+	}
 	if !edit {
 		owner, ok := parseOwnerParam(f.Owner, accountID)
 		if !ok {
@@ -291,41 +339,49 @@ func (f *keyForm) body(edit bool, accountID string) map[string]json.RawMessage {
 			put("prefix", f.Prefix)
 		}
 	}
-	put("permissions", splitList(f.Permissions))
-	if f.ACL != "" || edit {
+	if f.changed("permissions") {
+		put("permissions", splitList(f.Permissions))
+	}
+	if f.changed("acl") && (f.ACL != "" || edit) {
 		if f.ACL == "" {
 			put("acl", []any{})
 		} else {
 			putJSON("acl", f.ACL)
 		}
 	}
-	if ips := splitList(f.AllowedIPs); len(ips) > 0 {
-		put("allowedIps", ips)
-	} else if edit {
-		b["allowedIps"] = json.RawMessage("null")
-	}
-	switch t, err := parseFormTime(f.ExpiresAt); {
-	case edit && f.ExpiresAt == f.ExpiresAtWas:
-		// unchanged: kept as it is
-	case err != nil:
-		f.addError("expiresAt", "Enter a date and time such as 2027-12-31T23:59 (UTC).")
-	case !t.IsZero():
-		put("expiresAt", t.Format(time.RFC3339))
-	case edit:
-		b["expiresAt"] = json.RawMessage("null")
-	}
-	switch {
-	case f.RateLimit != "":
-		limit := any(f.RateLimit) // a string the reader refuses with its own message
-		if n, err := strconv.Atoi(f.RateLimit); err == nil {
-			limit = n
+	if f.changed("allowedIps") {
+		if ips := splitList(f.AllowedIPs); len(ips) > 0 {
+			put("allowedIps", ips)
+		} else if edit {
+			b["allowedIps"] = json.RawMessage("null")
 		}
-		put("rateLimit", map[string]any{"limit": limit, "period": f.RatePeriod})
-	case edit:
-		b["rateLimit"] = json.RawMessage("null")
 	}
-	putJSON("metadata", f.Metadata)
-	if edit {
+	if f.changed("expiresAt") {
+		switch t, err := parseFormTime(f.ExpiresAt); {
+		case err != nil:
+			f.addError("expiresAt", "Enter a date and time such as 2027-12-31T23:59 (UTC).")
+		case !t.IsZero():
+			put("expiresAt", t.Format(time.RFC3339Nano))
+		case edit:
+			b["expiresAt"] = json.RawMessage("null")
+		}
+	}
+	if f.changed("rateLimit") {
+		switch {
+		case f.RateLimit != "":
+			limit := any(f.RateLimit) // a string the reader refuses with its own message
+			if n, err := strconv.Atoi(f.RateLimit); err == nil {
+				limit = n
+			}
+			put("rateLimit", map[string]any{"limit": limit, "period": f.RatePeriod})
+		case edit:
+			b["rateLimit"] = json.RawMessage("null")
+		}
+	}
+	if f.changed("metadata") {
+		putJSON("metadata", f.Metadata)
+	}
+	if edit && f.changed("enabled") {
 		put("enabled", f.Enabled)
 	}
 	return b

@@ -45,15 +45,30 @@ type pager struct {
 	Prev, Next, Label string
 }
 
+// Every key of a page gets its sparkline from one usage query, which takes
+// at most MaxUsageKeys keys.
+var _ [latchkey.MaxUsageKeys - keysPageSize]struct{}
+
+// maxPage bounds the page a list is asked for, far beyond any account's
+// keys, so that its offset cannot overflow.
+const maxPage = 1_000_000
+
 // keyTable lists one page of the keys q selects (its Limit and Offset are
-// set here from ?page=), with owners named and each key's last 24 hours as
-// a sparkline. newOwner is the owner a "new key" link presets.
+// set here from ?page=, clamped to the pages there are), with owners named
+// and each key's last 24 hours as a sparkline. newOwner is the owner a
+// "new key" link presets.
 func (d *dashboard) keyTable(r *http.Request, s *session, q latchkey.KeyQuery, newOwner string) (keyTable, error) {
 	ctx, p, now := r.Context(), s.principal, d.now().UTC()
 	pageNo, _ := strconv.Atoi(r.URL.Query().Get("page"))
-	pageNo = max(pageNo, 1)
+	pageNo = min(max(pageNo, 1), maxPage)
 	q.Limit, q.Offset = keysPageSize, (pageNo-1)*keysPageSize
 	keys, total, err := d.svc.QueryKeys(ctx, p, q)
+	if err == nil && len(keys) == 0 && total > 0 {
+		// Past the end (an old link, a typed number): the last page.
+		pageNo = (total + keysPageSize - 1) / keysPageSize
+		q.Offset = (pageNo - 1) * keysPageSize
+		keys, total, err = d.svc.QueryKeys(ctx, p, q)
+	}
 	if err != nil {
 		return keyTable{}, err
 	}
@@ -64,11 +79,12 @@ func (d *dashboard) keyTable(r *http.Request, s *session, q latchkey.KeyQuery, n
 			t.NewHref += "?" + url.Values{"owner": {newOwner}}.Encode()
 		}
 	}
-	t.Pager = pageLinks(r.URL, pageNo, total, len(keys))
+	t.Pager = pageLinks(r.URL, pageNo, keysPageSize, total, len(keys))
+	showUsage := d.may(r, s, "GetKeyUsage", "")
 	sparks := map[string][]latchkey.UsageCount{}
 	to := now.Truncate(time.Hour).Add(time.Hour)
 	from := to.Add(-24 * time.Hour)
-	if len(keys) > 0 && d.may(r, s, "GetKeyUsage", "") {
+	if len(keys) > 0 && showUsage {
 		ids := make([]string, len(keys))
 		for i, k := range keys {
 			ids[i] = k.ID
@@ -83,8 +99,8 @@ func (d *dashboard) keyTable(r *http.Request, s *session, q latchkey.KeyQuery, n
 	}
 	owners := ownerNames{d: d, r: r, s: s}
 	for _, k := range keys {
-		row := keyRow{Key: k, State: k.StateAt(now), Owner: owners.label(k), NeverUsed: k.LastUsedAt == nil}
-		if d.may(r, s, "GetKeyUsage", "") {
+		row := keyRow{Key: withoutSecrets(k), State: k.StateAt(now), Owner: owners.label(k), NeverUsed: k.LastUsedAt == nil}
+		if showUsage {
 			row.Spark = sparkline(sparks[k.ID], from, 24, time.Hour)
 		}
 		t.Rows = append(t.Rows, row)
@@ -92,14 +108,24 @@ func (d *dashboard) keyTable(r *http.Request, s *session, q latchkey.KeyQuery, n
 	return t, nil
 }
 
-// pageLinks builds the pager of a list at page n of total items, keeping
-// the list's other query parameters.
-func pageLinks(u *url.URL, n, total, shown int) pager {
+// withoutSecrets is a copy of k with no secret in it, for a view: what a
+// page shows of a secret is worked out in Go (maskSecret), never left to a
+// template.
+func withoutSecrets(k *latchkey.Key) *latchkey.Key {
+	c := *k
+	c.Secrets = nil
+	return &c
+}
+
+// pageLinks builds the pager of a list at page n of size items a page,
+// total items in all, shown on this one, keeping the list's other query
+// parameters.
+func pageLinks(u *url.URL, n, size, total, shown int) pager {
 	var pg pager
 	if total == 0 {
 		return pg
 	}
-	first := (n-1)*keysPageSize + 1
+	first := (n-1)*size + 1
 	pg.Label = formatCount(first) + "–" + formatCount(first+max(shown, 1)-1) + " of " + formatCount(total)
 	link := func(to int) string {
 		q := u.Query()
@@ -110,7 +136,7 @@ func pageLinks(u *url.URL, n, total, shown int) pager {
 	if n > 1 {
 		pg.Prev = link(n - 1)
 	}
-	if n*keysPageSize < total {
+	if n*size < total {
 		pg.Next = link(n + 1)
 	}
 	return pg
@@ -125,6 +151,8 @@ type ownerNames struct {
 	names map[string]string
 }
 
+// label names k's owner: by its name where the key may read the app or
+// integration (GetApp, GetIntegration), else by its id.
 func (o *ownerNames) label(k *latchkey.Key) ownerLabel {
 	if o.names == nil {
 		o.names = map[string]string{}
@@ -134,8 +162,10 @@ func (o *ownerNames) label(k *latchkey.Key) ownerLabel {
 		name, ok := o.names[k.IntegrationID]
 		if !ok {
 			name = k.IntegrationID
-			if in, err := o.d.svc.Integration(o.r.Context(), o.s.principal, k.AppID, k.IntegrationID); err == nil {
-				name = integrationName(in)
+			if o.d.may(o.r, o.s, "GetIntegration", k.AppID) {
+				if in, err := o.d.svc.Integration(o.r.Context(), o.s.principal, k.AppID, k.IntegrationID); err == nil {
+					name = integrationName(in)
+				}
 			}
 			o.names[k.IntegrationID] = name
 		}
@@ -144,8 +174,10 @@ func (o *ownerNames) label(k *latchkey.Key) ownerLabel {
 		name, ok := o.names[k.AppID]
 		if !ok {
 			name = k.AppID
-			if app, err := o.d.svc.App(o.r.Context(), o.s.principal, k.AppID); err == nil {
-				name = app.DisplayName
+			if o.d.may(o.r, o.s, "GetApp", k.AppID) {
+				if app, err := o.d.svc.App(o.r.Context(), o.s.principal, k.AppID); err == nil {
+					name = app.DisplayName
+				}
 			}
 			o.names[k.AppID] = name
 		}
@@ -203,12 +235,12 @@ func (d *dashboard) listKeys(w http.ResponseWriter, r *http.Request, s *session)
 		v.States = append(v.States, option{string(st), stateLabels[st]})
 	}
 	for _, h := range latchkey.KeyHygienes {
-		v.Hygienes = append(v.Hygienes, option{string(h), hygieneText[h][0]})
+		v.Hygienes = append(v.Hygienes, option{string(h), hygieneText[h].Label})
 	}
 	query := latchkey.KeyQuery{Owner: latchkey.KeyOwner{AccountID: p.AccountID}, Within: true, At: now, Search: v.Search}
 	var problems []string
 	if len(v.Search) > latchkey.MaxSearchLen {
-		problems = append(problems, "Search for at most 100 characters.")
+		problems = append(problems, "Search for at most 100 bytes: 100 letters of plain ASCII, fewer of others.")
 	}
 	if v.State != "" {
 		if !slices.Contains(latchkey.KeyStates, latchkey.KeyState(v.State)) {
@@ -269,9 +301,13 @@ type keyView struct {
 	NewSecret                              string
 	MayEdit, MayRoll, MayRevoke, MayReveal bool
 	Revealed                               bool
-	// Self is set on the page of the key that signed in: disabling,
-	// rolling at once or revoking it ends this session.
+	// Self is set on the page of the key that signed in: disabling it or
+	// rolling it at once ends this session, and it cannot revoke itself.
 	Self bool
+	// Version is the key's UpdatedAt, which the roll and edit forms send
+	// back: a form for a key that changed since it was shown is refused
+	// (a reloaded roll would roll again; an edit would undo another's).
+	Version string
 }
 
 type secretRow struct {
@@ -294,27 +330,33 @@ var usageViews = []struct {
 }
 
 func (d *dashboard) showKey(w http.ResponseWriter, r *http.Request, s *session) error {
-	return d.renderKey(w, r, s, keyView{}, false)
-}
-
-// renderKey shows a key: its policy, secrets (masked unless reveal), usage
-// chart, and the actions the signed-in key may take on it.
-func (d *dashboard) renderKey(w http.ResponseWriter, r *http.Request, s *session, v keyView, reveal bool) error {
-	ctx, p, now := r.Context(), s.principal, d.now().UTC()
-	k, err := d.svc.KeyByID(ctx, p, r.PathValue("id"))
+	k, err := d.svc.KeyByID(r.Context(), s.principal, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	v.Key, v.JSON, v.State = k, native.RenderKey(k), k.StateAt(now)
+	return d.renderKey(w, r, s, k, keyView{}, false)
+}
+
+// renderKey shows k (as the core returned it, its secrets unsealed where
+// the signed-in key may see them): its policy, its secrets (masked unless
+// reveal), its usage chart, and the actions the signed-in key may take on
+// it. v.NewSecret, after a create or a roll, is shown once; then nothing
+// that could fail stands between the user and it (a chart that cannot be
+// read is left out).
+func (d *dashboard) renderKey(w http.ResponseWriter, r *http.Request, s *session, k *latchkey.Key, v keyView, reveal bool) error {
+	ctx, p, now := r.Context(), s.principal, d.now().UTC()
+	v.Key, v.JSON, v.State = withoutSecrets(k), native.RenderKey(k), k.StateAt(now)
+	v.Version = k.UpdatedAt.Format(time.RFC3339Nano)
 	v.Owner = (&ownerNames{d: d, r: r, s: s}).label(k)
-	v.MayEdit = d.may(r, s, "UpdateKey", "")
-	v.MayRoll = d.may(r, s, "RollKey", "")
-	v.MayRevoke = d.may(r, s, "DeleteKey", "")
-	// A secret can be revealed where the core would hand it out: to a key
-	// with at least this key's rights (it unsealed it for us then).
-	v.MayReveal = len(k.Secrets) > 0 && k.Secrets[0].Plain != "" && d.may(r, s, "GetKey", "")
+	// The actions that need rights over the key itself are offered only
+	// where the core would allow them (it would refuse the others, 403).
+	within := core.WithinRights(p, k)
+	v.Self = k.ID == p.KeyID
+	v.MayEdit = within && d.may(r, s, "UpdateKey", "")
+	v.MayRoll = within && d.may(r, s, "RollKey", "")
+	v.MayRevoke = within && !v.Self && d.may(r, s, "DeleteKey", "")
+	v.MayReveal = within && len(k.Secrets) > 0 && d.may(r, s, "GetKey", "")
 	v.Revealed = reveal
-	v.Self = k.ID == s.principal.KeyID
 	for _, sec := range k.Secrets {
 		row := secretRow{Shown: maskSecret(sec.Plain), CreatedAt: sec.CreatedAt, GraceUntil: sec.ExpiresAt}
 		if reveal {
@@ -340,11 +382,15 @@ func (d *dashboard) renderKey(w http.ResponseWriter, r *http.Request, s *session
 		to := now.Truncate(view.bucket.Width()).Add(view.bucket.Width())
 		from := to.Add(-view.span)
 		counts, err := d.svc.KeyUsage(ctx, p, k.ID, from, to, core.Granularity(view.bucket))
-		if err != nil {
+		switch {
+		case err == nil:
+			chart := newUsageChart("Verifications of this key: "+strings.ToLower(view.label[:1])+view.label[1:]+", by outcome", counts, from, to, view.bucket)
+			v.Chart = &chart
+		case v.NewSecret == "":
 			return err
+		default:
+			d.logger.Warn("dashboard: a new key's usage could not be read; its page is shown without it", "key", k.ID, "err", err)
 		}
-		chart := newUsageChart("Verifications of this key: "+strings.ToLower(view.label[:1])+view.label[1:]+", by outcome", counts, from, to, view.bucket)
-		v.Chart = &chart
 	}
 	status := http.StatusOK
 	if v.NewSecret != "" {
@@ -370,10 +416,11 @@ func maskSecret(plain string) string {
 
 // revealKey shows a key's secrets: an explicit action, audited.
 func (d *dashboard) revealKey(w http.ResponseWriter, r *http.Request, s *session) error {
-	if _, err := d.svc.RevealSecrets(r.Context(), s.principal, r.PathValue("id")); err != nil {
+	k, err := d.svc.RevealSecrets(r.Context(), s.principal, r.PathValue("id"))
+	if err != nil {
 		return err
 	}
-	return d.renderKey(w, r, s, keyView{}, true)
+	return d.renderKey(w, r, s, k, keyView{}, true)
 }
 
 // switchKey enables or disables a key (enabled=true or false).
@@ -415,12 +462,12 @@ func (d *dashboard) revokeKey(w http.ResponseWriter, r *http.Request, s *session
 	return nil
 }
 
-// rollView is the roll confirmation: the grace period presets and what
-// was chosen.
+// rollView is the roll confirmation: the grace period presets, what was
+// chosen, and the key's version as shown (see keyView.Version).
 type rollView struct {
-	Key                    *latchkey.Key
-	Grace, Custom, Problem string
-	Presets                []option
+	Key                             *latchkey.Key
+	Version, Grace, Custom, Problem string
+	Presets                         []option
 }
 
 var gracePresets = []option{{"0", "Now: the current secret stops at once"}, {"1h", "1 hour"}, {"24h", "24 hours"}, {"168h", "7 days"}, {"custom", "Custom"}}
@@ -434,13 +481,23 @@ func (d *dashboard) renderRoll(w http.ResponseWriter, r *http.Request, s *sessio
 	if err != nil {
 		return err
 	}
-	v.Key, v.Presets = k, gracePresets
+	v.Key, v.Presets = withoutSecrets(k), gracePresets
+	if v.Version == "" {
+		v.Version = k.UpdatedAt.Format(time.RFC3339Nano)
+	}
 	d.render(w, r, status, "confirm-roll", &page{Title: "Roll " + k.Name, Section: "keys", session: s, Data: v})
 	return nil
 }
 
+// errChanged refuses a form for a key that changed since the form was
+// shown.
+var errChanged = &latchkey.Error{Code: latchkey.ECONFLICT,
+	Message: "This key changed since the page was shown, so nothing was done. Look at the key as it is now, then try again"}
+
 // rollKey gives a key a new secret, shown once; the old one works for the
-// grace period chosen.
+// grace period chosen. A form for a key that changed since it was shown
+// is refused: that is what a reloaded or repeated roll looks like, and it
+// must not roll again, least of all the secret just copied.
 func (d *dashboard) rollKey(w http.ResponseWriter, r *http.Request, s *session) error {
 	v := rollView{Grace: r.PostForm.Get("grace"), Custom: strings.TrimSpace(r.PostForm.Get("custom"))}
 	text := v.Grace
@@ -448,7 +505,7 @@ func (d *dashboard) rollKey(w http.ResponseWriter, r *http.Request, s *session) 
 		text = v.Custom
 	}
 	grace, err := parseGrace(text)
-	if err != nil {
+	if err != nil || grace < 0 || grace > core.MaxGracePeriod {
 		v.Problem = "Enter a grace period such as 30m, 36h or 3d, at most 30 days."
 		return d.renderRoll(w, r, s, http.StatusBadRequest, v)
 	}
@@ -457,23 +514,21 @@ func (d *dashboard) rollKey(w http.ResponseWriter, r *http.Request, s *session) 
 	if err != nil {
 		return err
 	}
-	k, err = d.svc.RollKey(ctx, p, core.OwnerOf(k), k.ID, grace)
-	if latchkey.ErrorCode(err) == latchkey.EINVALID {
-		v.Problem = "Enter a grace period between 0 and 30 days."
-		return d.renderRoll(w, r, s, http.StatusBadRequest, v)
+	if r.PostForm.Get("version") != k.UpdatedAt.Format(time.RFC3339Nano) {
+		return errChanged
 	}
-	if err != nil {
+	if k, err = d.svc.RollKey(ctx, p, core.OwnerOf(k), k.ID, grace); err != nil {
 		return err
 	}
-	return d.renderKey(w, r, s, keyView{NewSecret: k.Secrets[len(k.Secrets)-1].Plain}, false)
+	return d.renderKey(w, r, s, k, keyView{NewSecret: k.NewestSecret().Plain}, false)
 }
 
-// parseGrace reads a grace period: a Go duration (90m, 36h) or a number
-// of days (3d).
+// parseGrace reads a grace period: a Go duration (90m, 36h) or a whole
+// number of days up to 30 (3d).
 func parseGrace(s string) (time.Duration, error) {
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.Atoi(days)
-		if err != nil || n < 0 {
+		if err != nil || n < 0 || n > 30 || strings.HasPrefix(days, "+") {
 			return 0, errBadTime
 		}
 		return time.Duration(n) * 24 * time.Hour, nil

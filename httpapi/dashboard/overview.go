@@ -13,7 +13,10 @@ import (
 // overviewView is what the overview shows; each panel is nil when the key
 // may not see it.
 type overviewView struct {
+	// Counts shows apps and integrations (ListApps), and keys if ShowKeys
+	// (ListKeys).
 	Counts   *latchkey.RecordCounts
+	ShowKeys bool
 	States   []stateCount
 	Hygiene  []hygieneCount
 	Usage    *usageChart
@@ -32,7 +35,7 @@ type hygieneCount struct {
 }
 
 // hygieneText says what each finding means, as the overview lists them.
-var hygieneText = map[latchkey.KeyHygiene][2]string{
+var hygieneText = map[latchkey.KeyHygiene]struct{ Label, Help string }{
 	latchkey.HygieneNeverUsed:    {"Never used", "No successful verification yet."},
 	latchkey.HygieneStale:        {"Unused for 30 days", "Used before, but not in the last 30 days."},
 	latchkey.HygieneNoExpiry:     {"Never expiring", "No expiry date."},
@@ -56,7 +59,7 @@ func (d *dashboard) overview(w http.ResponseWriter, r *http.Request, s *session)
 			v.Counts = &counts
 		})
 	}
-	if d.may(r, s, "ListKeys", "") {
+	if v.ShowKeys = d.may(r, s, "ListKeys", ""); v.ShowKeys {
 		wg.Go(func() {
 			var stats latchkey.KeyStats
 			if stats, errs[1] = d.svc.KeyStats(ctx, p, now); errs[1] != nil {
@@ -66,7 +69,7 @@ func (d *dashboard) overview(w http.ResponseWriter, r *http.Request, s *session)
 				v.States = append(v.States, stateCount{State: st, Count: stats.States[st], Href: Base + "/keys?" + url.Values{"state": {string(st)}}.Encode()})
 			}
 			for _, h := range latchkey.KeyHygienes {
-				v.Hygiene = append(v.Hygiene, hygieneCount{Label: hygieneText[h][0], Help: hygieneText[h][1], Count: stats.Hygiene[h],
+				v.Hygiene = append(v.Hygiene, hygieneCount{Label: hygieneText[h].Label, Help: hygieneText[h].Help, Count: stats.Hygiene[h],
 					Href: Base + "/keys?" + url.Values{"hygiene": {string(h)}}.Encode()})
 			}
 		})

@@ -203,6 +203,14 @@ var viewFuncs = template.FuncMap{
 	"join":    strings.Join,
 	"state":   func(s latchkey.KeyState) string { return stateLabels[s] },
 	"add":     func(a, b int) int { return a + b },
+	// dict passes several values to a part: dict "Name" value "Other" value.
+	"dict": func(pairs ...any) map[string]any {
+		m := make(map[string]any, len(pairs)/2)
+		for i := 0; i+1 < len(pairs); i += 2 {
+			m[fmt.Sprint(pairs[i])] = pairs[i+1]
+		}
+		return m
+	},
 	// periods are the rate-limit periods offered, with the key's own if it
 	// is another (set through the API).
 	"periods": func(current string) []string {
@@ -247,6 +255,8 @@ var notices = map[string]string{
 	"integration-renamed": "Integration renamed.",
 	"integration-deleted": "Integration deleted, with its keys.",
 	"key-updated":         "Key saved.",
+	"key-unchanged":       "Nothing to save: the key is as it was.",
+	"key-exists":          "That key was made already (the form was sent twice); its secret was shown the first time only.",
 	"key-enabled":         "Key enabled: it authenticates again.",
 	"key-disabled":        "Key disabled: it no longer authenticates.",
 	"key-revoked":         "Key revoked: it no longer authenticates.",

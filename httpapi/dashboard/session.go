@@ -87,14 +87,15 @@ func (d *dashboard) sessionFailed(w http.ResponseWriter, r *http.Request, err er
 		d.fail(w, r, nil, err)
 		return
 	}
-	_, noCookie := r.Cookie(cookieName)
-	if noCookie == nil {
+	_, cookieErr := r.Cookie(cookieName)
+	hadSession := cookieErr == nil
+	if hadSession {
 		d.clearCookie(w, r)
 	}
 	if r.Method == http.MethodGet {
 		q := url.Values{"next": {r.URL.RequestURI()}}
-		if noCookie == nil {
-			q.Set("ended", "1") // it had a session, which ended
+		if hadSession {
+			q.Set("ended", "1")
 		}
 		http.Redirect(w, r, Base+"/sign-in?"+q.Encode(), http.StatusSeeOther)
 		return
@@ -155,7 +156,8 @@ func (d *dashboard) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	case latchkey.ETHROTTLED:
 		web.SetThrottled(w, err)
-		refuse(http.StatusTooManyRequests, "Too many failed sign-ins from your address. Wait "+strconv.Itoa(retryAfter(w))+" seconds, then try again.")
+		wait := web.RetryAfterSeconds(latchkey.ErrorRetryAfter(err))
+		refuse(http.StatusTooManyRequests, "Too many failed sign-ins from your address. Wait "+strconv.Itoa(wait)+" seconds, then try again.")
 		return
 	case latchkey.EFORBIDDEN:
 		refuse(http.StatusForbidden, "That key may not sign in here: the dashboard takes an account's secret key, used from an address it allows.")
@@ -164,9 +166,15 @@ func (d *dashboard) signIn(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, r, nil, err)
 		return
 	}
+	// A session the browser still held ends: one browser, one session.
+	if old, err := d.session(r); err == nil {
+		if err := d.svc.EndSession(r.Context(), old.principal, old.token); err != nil {
+			d.logger.Warn("dashboard: cannot end the session replaced by a sign-in", "err", err)
+		}
+	}
 	http.SetCookie(w, &http.Cookie{
 		Name: cookieName, Value: token, Path: Base, Expires: sess.ExpiresAt,
-		MaxAge: int(time.Until(sess.ExpiresAt).Seconds()), HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		MaxAge: int(sess.ExpiresAt.Sub(d.now()).Seconds()), HttpOnly: true, SameSite: http.SameSiteStrictMode,
 		Secure: d.secure(r),
 	})
 	http.Redirect(w, r, view.Next, http.StatusSeeOther)
@@ -192,12 +200,6 @@ func (d *dashboard) clearCookie(w http.ResponseWriter, r *http.Request) {
 // must be Secure.
 func (d *dashboard) secure(r *http.Request) bool {
 	return strings.HasPrefix(d.cfg.BaseURL(r), "https://")
-}
-
-// retryAfter reads back the Retry-After SetThrottled wrote.
-func retryAfter(w http.ResponseWriter) int {
-	n, _ := strconv.Atoi(w.Header().Get("Retry-After"))
-	return max(n, 1)
 }
 
 // safeNext is where to go after signing in: a dashboard path the browser

@@ -3,6 +3,7 @@ package native
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/core"
@@ -73,3 +74,23 @@ type Key = keyJSON
 
 // RenderKey shows k as GET /v1/keys/{id} does.
 func RenderKey(k *latchkey.Key) Key { return renderKey(k) }
+
+// NewKeyID returns a new native key id ("key_" and a ULID). The dashboard's
+// new-key form carries one from the moment it is shown, so that a form
+// sent twice makes one key, not two: the second gets ECONFLICT.
+func NewKeyID() string { return newKeyID() }
+
+// IsKeyID reports whether s has the form NewKeyID makes: "key_" and 26
+// characters of the ULID alphabet (Crockford's base 32).
+func IsKeyID(s string) bool {
+	ulid, ok := strings.CutPrefix(s, "key_")
+	if !ok || len(ulid) != 26 {
+		return false
+	}
+	for i := 0; i < len(ulid); i++ {
+		if !strings.ContainsRune("0123456789ABCDEFGHJKMNPQRSTVWXYZ", rune(ulid[i])) {
+			return false
+		}
+	}
+	return true
+}

@@ -60,23 +60,8 @@ func renderKey(k *latchkey.Key) keyJSON {
 // to create and roll only.
 func renderKeyWithSecret(k *latchkey.Key) keyJSON {
 	out := renderKey(k)
-	out.Secret = newestSecret(k)
+	out.Secret = k.NewestSecret().Plain
 	return out
-}
-
-// newestSecret is the secret a create or roll just made: the one without an
-// end (a roll gives the secrets it replaces one, or deletes them), else the
-// last.
-func newestSecret(k *latchkey.Key) string {
-	for i := len(k.Secrets) - 1; i >= 0; i-- {
-		if k.Secrets[i].ExpiresAt == nil {
-			return k.Secrets[i].Plain
-		}
-	}
-	if n := len(k.Secrets); n > 0 {
-		return k.Secrets[n-1].Plain
-	}
-	return ""
 }
 
 // splitACL turns the domain's ACL into this surface's two members:

@@ -64,11 +64,7 @@ func Authenticate(r *http.Request, cfg Config, v *auth.Verifier, operationID str
 		return nil, cfg.refuse(r, err)
 	}
 	noteActor(r, p)
-	// core.Authorize stays the one place the policy is applied; a copy
-	// without an ACL makes it skip the permission check and nothing else.
-	unchecked := *p
-	unchecked.Policy.ACL = nil
-	return p, core.Authorize(&unchecked, "", "", cfg.ClientIP(r))
+	return p, core.AuthorizeAny(p, cfg.ClientIP(r))
 }
 
 // credential verifies whichever credential r carries (see Gate) and records
@@ -178,17 +174,19 @@ func SignIn(r *http.Request, cfg Config, v *auth.Verifier, keyID, sec string) (*
 	}
 	noteActor(r, p)
 	SetKeyID(r.Context(), p.KeyID)
-	unchecked := *p
-	unchecked.Policy.ACL = nil
-	return p, core.Authorize(&unchecked, "", "", cfg.ClientIP(r))
+	return p, core.AuthorizeAny(p, cfg.ClientIP(r))
 }
 
 // Admit applies the policy of p, a principal already authenticated (by a
 // dashboard session), to operationID on organizationID, as Gate does after
 // authenticating, and notes both for the audit log and the request log.
+// An operationID of "" applies the policy but the ACL (core.AuthorizeAny).
 func Admit(r *http.Request, cfg Config, p *latchkey.Principal, operationID, organizationID string) error {
 	noteAttempt(r, operationID)
 	noteActor(r, p)
 	SetKeyID(r.Context(), p.KeyID)
+	if operationID == "" {
+		return core.AuthorizeAny(p, cfg.ClientIP(r))
+	}
 	return core.Authorize(p, operationID, organizationID, cfg.ClientIP(r))
 }

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -20,7 +19,7 @@ import (
 // p, or EINVALID before any SQL runs. Every value goes as an argument; the
 // SQL text depends only on which states and finding were asked for.
 func dashboardCondition(q latchkey.KeyQuery, p *params) (string, error) {
-	if err := validDashboardQuery(q); err != nil {
+	if err := q.ValidSelection(); err != nil {
 		return "", err
 	}
 	var conds []string
@@ -40,27 +39,6 @@ func dashboardCondition(q latchkey.KeyQuery, p *params) (string, error) {
 		conds = append(conds, hygieneCondition(q.Hygiene, q.At, p))
 	}
 	return strings.Join(conds, " AND "), nil
-}
-
-// validDashboardQuery refuses a search longer than MaxSearchLen, a state or
-// finding the domain does not define, and states or a finding without the
-// moment to judge them at.
-func validDashboardQuery(q latchkey.KeyQuery) error {
-	if len(q.Search) > latchkey.MaxSearchLen {
-		return latchkey.Errorf(latchkey.EINVALID, "a search is at most %d bytes", latchkey.MaxSearchLen)
-	}
-	for _, st := range q.States {
-		if !slices.Contains(latchkey.KeyStates, st) {
-			return latchkey.Errorf(latchkey.EINVALID, "unknown key state %q", st)
-		}
-	}
-	if q.Hygiene != "" && !slices.Contains(latchkey.KeyHygienes, q.Hygiene) {
-		return latchkey.Errorf(latchkey.EINVALID, "unknown hygiene finding %q", q.Hygiene)
-	}
-	if (len(q.States) > 0 || q.Hygiene != "") && q.At.IsZero() {
-		return latchkey.Errorf(latchkey.EINVALID, "states and hygiene are judged at a moment; none was given")
-	}
-	return nil
 }
 
 // escapeLike escapes s for LIKE … ESCAPE '\': a search for "50%" or "a_b"

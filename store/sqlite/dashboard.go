@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,7 +19,7 @@ import (
 // EINVALID before any SQL runs. Every value goes as an argument; the SQL
 // text depends only on which states and finding were asked for.
 func dashboardCondition(q latchkey.KeyQuery) (string, []any, error) {
-	if err := validDashboardQuery(q); err != nil {
+	if err := q.ValidSelection(); err != nil {
 		return "", nil, err
 	}
 	var conds []string
@@ -43,27 +42,6 @@ func dashboardCondition(q latchkey.KeyQuery) (string, []any, error) {
 		args = append(args, hygieneArgs...)
 	}
 	return strings.Join(conds, " AND "), args, nil
-}
-
-// validDashboardQuery refuses a search longer than MaxSearchLen, a state or
-// finding the domain does not define, and states or a finding without the
-// moment to judge them at.
-func validDashboardQuery(q latchkey.KeyQuery) error {
-	if len(q.Search) > latchkey.MaxSearchLen {
-		return latchkey.Errorf(latchkey.EINVALID, "a search is at most %d bytes", latchkey.MaxSearchLen)
-	}
-	for _, st := range q.States {
-		if !slices.Contains(latchkey.KeyStates, st) {
-			return latchkey.Errorf(latchkey.EINVALID, "unknown key state %q", st)
-		}
-	}
-	if q.Hygiene != "" && !slices.Contains(latchkey.KeyHygienes, q.Hygiene) {
-		return latchkey.Errorf(latchkey.EINVALID, "unknown hygiene finding %q", q.Hygiene)
-	}
-	if (len(q.States) > 0 || q.Hygiene != "") && q.At.IsZero() {
-		return latchkey.Errorf(latchkey.EINVALID, "states and hygiene are judged at a moment; none was given")
-	}
-	return nil
 }
 
 // escapeLike escapes s for LIKE … ESCAPE '\': a search for "50%" or "a_b"
