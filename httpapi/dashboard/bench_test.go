@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,7 +38,8 @@ func BenchmarkPages(b *testing.B) {
 			"/dashboard/apps",
 			"/dashboard/audit",
 		} {
-			b.Run(fmt.Sprintf("keys=%d/%s", n, path[len("/dashboard"):]), func(b *testing.B) {
+			name := strings.ReplaceAll(path[len("/dashboard"):], keyID, "{id}")
+			b.Run(fmt.Sprintf("keys=%d/%s", n, name), func(b *testing.B) {
 				for b.Loop() {
 					req := httptest.NewRequest(http.MethodGet, path, nil)
 					req.AddCookie(cookie)
