@@ -77,6 +77,48 @@ type config struct {
 
 const defaultDB = "sqlite:./data/latchkey.db"
 
+// setFromEnv sets f from environment variable env's value v. A switch
+// takes yes, no, on and off as well as what the flag takes (true, false,
+// 1, 0). A value refused says which variable, which flag, and what it
+// takes.
+func setFromEnv(f *flag.Flag, env, v string) error {
+	isBool := false
+	if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+		isBool = true
+		switch strings.ToLower(v) {
+		case "yes", "on":
+			v = "true"
+		case "no", "off":
+			v = "false"
+		}
+	}
+	if err := f.Value.Set(v); err != nil {
+		want := ""
+		switch {
+		case isBool:
+			want = "true or false (or yes, no, on, off, 1, 0)"
+		case f.Name == "log-level":
+			want = "debug, info, warn or error"
+		default:
+			if _, isDuration := f.Value.(interface{ Get() any }).Get().(time.Duration); isDuration {
+				want = "a duration such as 90s, 15m or 2h"
+			}
+		}
+		if want != "" {
+			return fmt.Errorf("%s=%q (the environment form of --%s): want %s", env, v, f.Name, want)
+		}
+		return fmt.Errorf("%s=%q (the environment form of --%s): %v", env, v, f.Name, err)
+	}
+	return nil
+}
+
+// flagError is a command line the flag package refused: it has printed the
+// error and the command's flags already, so main prints nothing more.
+type flagError struct{ err error }
+
+func (e *flagError) Error() string { return e.err.Error() }
+func (e *flagError) Unwrap() error { return e.err }
+
 func parseConfig(command string, args []string, getenv func(string) string, stderr io.Writer, extra ...func(*flagSet)) (*config, error) {
 	fs := flag.NewFlagSet("latchkey "+command, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -109,9 +151,11 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 	for _, f := range extra {
 		f(fs)
 	}
-	err := fs.Parse(args)
-	if err != nil {
-		return nil, err
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, &flagError{err}
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
@@ -126,7 +170,7 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 		"failed-auth-limit": "LATCHKEY_FAILED_AUTH_LIMIT", "audit-retention": "LATCHKEY_AUDIT_RETENTION",
 		"session-lifetime": "LATCHKEY_SESSION_LIFETIME"} {
 		if v := getenv(env); v != "" && !set[name] {
-			if err := fs.Set(name, v); err != nil {
+			if err := setFromEnv(fs.Lookup(name), env, v); err != nil {
 				return nil, err
 			}
 		}
@@ -331,25 +375,30 @@ const usageFlushInterval = 5 * time.Second
 // only for a store that was never sealed (so that a lost key is reported, not
 // silently replaced).
 func resolveMasterKey(ctx context.Context, cfg *config, store latchkey.Store, logger *slog.Logger) (*secret.Keyring, error) {
-	var text string
+	var text, source string
 	switch {
+	case cfg.masterKeyText != "" && cfg.masterKeyFile != "":
+		return nil, errors.New("the master key is given twice, in LATCHKEY_MASTER_KEY and in --master-key-file (LATCHKEY_MASTER_KEY_FILE): " +
+			"give it one way, so that it is clear which one this server uses")
 	case cfg.masterKeyText != "":
-		text = cfg.masterKeyText
+		text, source = cfg.masterKeyText, "LATCHKEY_MASTER_KEY"
 	case cfg.masterKeyFile != "":
 		b, err := os.ReadFile(cfg.masterKeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("read master key file: %w", err)
+			return nil, fmt.Errorf("--master-key-file (LATCHKEY_MASTER_KEY_FILE): %w", err)
 		}
-		text = string(b)
+		text, source = string(b), "--master-key-file "+cfg.masterKeyFile
 	default:
 		var err error
-		if text, err = defaultMasterKey(ctx, filepath.Join(cfg.dataDir, "master.key"), store, logger); err != nil {
+		path := filepath.Join(cfg.dataDir, "master.key")
+		if text, err = defaultMasterKey(ctx, path, store, logger); err != nil {
 			return nil, err
 		}
+		source = "the master key file " + path
 	}
 	master, err := secret.ParseMasterKey(text)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w; a master key is 32 random bytes in standard base64, such as openssl rand -base64 32 makes", source, err)
 	}
 	return secret.NewKeyring(master)
 }

@@ -4,6 +4,9 @@
 //	latchkey bootstrap   create an account and an account key; print them as JSON
 //	latchkey rotate-master-key
 //	                     re-seal every stored secret under a new master key while servers run
+//	latchkey backup      write a verified copy of the SQLite database while the server runs
+//	latchkey restore     replace the SQLite database with a backup (the server stopped)
+//	latchkey version     print latchkey <version> (<commit>)
 //
 // Configuration comes from flags, then LATCHKEY_* environment variables, then
 // defaults; see the README.
@@ -14,6 +17,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -38,7 +42,14 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	var shown *flagError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		// -h printed the command's flags, as asked.
+	case errors.As(err, &shown):
+		os.Exit(2) // the flag package printed the error and the usage
+	default:
 		fmt.Fprintln(os.Stderr, "latchkey:", err)
 		os.Exit(1)
 	}
@@ -53,6 +64,9 @@ Commands:
               write the audit log as JSON lines on stdout, oldest first
   rotate-master-key
               re-seal every stored secret under a new master key, while servers run
+  backup      write a verified copy of the SQLite database to --out FILE, while the server runs
+  restore     replace the SQLite database with a backup (--from FILE), the server stopped
+  version     print latchkey <version> (<commit>); also --version, -v
 
 Run "latchkey <command> -h" for a command's flags.
 `
@@ -73,6 +87,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return auditCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "rotate-master-key":
 		return rotateMasterKey(ctx, args[1:], getenv, stdout, stderr)
+	case "backup":
+		return backupCommand(ctx, args[1:], getenv, stdout, stderr)
+	case "restore":
+		return restoreCommand(ctx, args[1:], getenv, stdout, stderr)
+	case "version", "--version", "-v":
+		return versionCommand(args[1:], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usageText)
 		return nil

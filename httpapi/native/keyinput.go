@@ -300,7 +300,7 @@ func readAllowedIPs(raw json.RawMessage, allowPrivate bool, errs *fieldErrors) (
 			errs.add(field, "Must be an IP address or a CIDR range.")
 			ok = false
 		case !allowPrivate && web.NonPublic(prefix):
-			errs.add(field, "Private, loopback, link-local and other non-public ranges are not allowed.")
+			errs.add(field, "Private, loopback, link-local and other non-public ranges are not allowed; a server started with --allow-private-ips (LATCHKEY_ALLOW_PRIVATE_IPS=true) takes them, for internal deployments.")
 			ok = false
 		default:
 			prefixes = append(prefixes, prefix)

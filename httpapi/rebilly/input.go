@@ -273,7 +273,7 @@ func readAllowedIPs(raw json.RawMessage, allowPrivate bool, errs *validationErro
 			continue
 		}
 		if !allowPrivate && web.NonPublic(prefix) {
-			errs.add(field, "Private, loopback, link-local and other non-public ranges are not allowed.")
+			errs.add(field, "Private, loopback, link-local and other non-public ranges are not allowed; a server started with --allow-private-ips (LATCHKEY_ALLOW_PRIVATE_IPS=true) takes them, for internal deployments.")
 			continue
 		}
 		prefixes = append(prefixes, prefix)

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The command line as a newcomer meets it: help is not an error, a
+// mistyped flag is reported once, and a setting that is refused says
+// which variable or flag it came from and what it takes.
+
+func TestHelpIsNotAnError(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"serve", "-h"}, env(nil), &stdout, &stderr)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("serve -h: %v, want flag.ErrHelp (main exits 0 on it)", err)
+	}
+	if !strings.Contains(stderr.String(), "-addr") || !strings.Contains(stderr.String(), "-session-lifetime") {
+		t.Fatalf("serve -h printed no flags:\n%s", stderr.String())
+	}
+}
+
+func TestAFlagErrorIsPrintedOnce(t *testing.T) {
+	var stderr bytes.Buffer
+	err := run(context.Background(), []string{"serve", "--no-such-flag"}, env(nil), &bytes.Buffer{}, &stderr)
+	var shown *flagError
+	if !errors.As(err, &shown) {
+		t.Fatalf("an unknown flag: %v (%T), want a *flagError, which main does not print again", err, err)
+	}
+	if n := strings.Count(stderr.String(), "flag provided but not defined"); n != 1 {
+		t.Fatalf("the error was printed %d times:\n%s", n, stderr.String())
+	}
+}
+
+func TestEnvironmentSettingsSayWhatTheyTake(t *testing.T) {
+	db := "sqlite:" + filepath.Join(t.TempDir(), "latchkey.db")
+	for _, tc := range []struct{ name, value, want string }{
+		{"LATCHKEY_ALLOW_PRIVATE_IPS", "maybe", `LATCHKEY_ALLOW_PRIVATE_IPS="maybe" (the environment form of --allow-private-ips): want true or false`},
+		{"LATCHKEY_MAX_STALENESS", "5", "want a duration such as 90s"},
+		{"LATCHKEY_LOG_LEVEL", "loud", "want debug, info, warn or error"},
+	} {
+		_, err := parseConfig("serve", nil, env(map[string]string{tc.name: tc.value, "LATCHKEY_DB": db}), &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s=%s: %v, want an error saying %q", tc.name, tc.value, err, tc.want)
+		}
+	}
+	for _, yes := range []string{"yes", "on", "true", "1"} {
+		cfg, err := parseConfig("serve", nil, env(map[string]string{"LATCHKEY_ALLOW_PRIVATE_IPS": yes, "LATCHKEY_DB": db}), &bytes.Buffer{})
+		if err != nil || !cfg.allowPrivate {
+			t.Errorf("LATCHKEY_ALLOW_PRIVATE_IPS=%s: %v, allow %v", yes, err, cfg != nil && cfg.allowPrivate)
+		}
+	}
+}
+
+func TestMasterKeyErrorsNameTheirSource(t *testing.T) {
+	dir := t.TempDir()
+	db := "sqlite:" + filepath.Join(dir, "latchkey.db")
+	var stderr bytes.Buffer
+	err := run(context.Background(), []string{"bootstrap", "--db", db}, env(map[string]string{"LATCHKEY_MASTER_KEY": "not base64!"}), &bytes.Buffer{}, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "LATCHKEY_MASTER_KEY") || !strings.Contains(err.Error(), "openssl rand -base64 32") {
+		t.Fatalf("a malformed LATCHKEY_MASTER_KEY: %v", err)
+	}
+	err = run(context.Background(), []string{"bootstrap", "--db", db, "--master-key-file", filepath.Join(dir, "key")},
+		env(map[string]string{"LATCHKEY_MASTER_KEY": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}), &bytes.Buffer{}, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "given twice") {
+		t.Fatalf("a master key in both LATCHKEY_MASTER_KEY and --master-key-file: %v, want a refusal", err)
+	}
+}
