@@ -84,7 +84,7 @@ func (r *Recorder) Refused(ctx context.Context, req *Request, outcome latchkey.A
 		}
 	}
 	if err := r.store.AppendAuditEvents(ctx, ev); err != nil {
-		r.logger.Warn("audit: cannot record a refused attempt", "action", ev.Action, "outcome", ev.Outcome, "err", err)
+		r.logger.WarnContext(ctx, "audit: cannot record a refused attempt", "action", ev.Action, "outcome", ev.Outcome, "err", err)
 	}
 }
 

@@ -90,7 +90,7 @@ func recoverPanics(logger *slog.Logger, next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				logger.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+				logger.ErrorContext(r.Context(), "panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
 				web.WriteJSON(w, http.StatusInternalServerError, map[string]any{"errors": []map[string]string{
 					{"code": "uncategorized_error", "title": "Internal error."},
 				}})

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,7 +53,7 @@ func backupCommand(ctx context.Context, args []string, getenv func(string) strin
 	if _, err := os.Stat(cfg.sqlitePath); err != nil {
 		return fmt.Errorf("no database to back up at %s (--db, LATCHKEY_DB): %w", cfg.sqlitePath, err)
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	logger := cfg.newLogger(stderr)
 	info, err := sqlite.Backup(ctx, cfg.sqlitePath, out, force)
 	if errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("%s exists: give --force to replace it, or another --out", out)
@@ -112,7 +111,7 @@ func restoreCommand(ctx context.Context, args []string, getenv func(string) stri
 		return err
 	}
 	defer unlock()
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	logger := cfg.newLogger(stderr)
 	where, _ := masterKeyLocation(cfg)
 	res, err := sqlite.Restore(ctx, from, cfg.sqlitePath, sqlite.RestoreOptions{Replace: force, NoKeep: noKeep,
 		Check: func(ctx context.Context, s *sqlite.Store) error {

@@ -19,6 +19,7 @@ import (
 	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/core"
 	"github.com/latchkey/latchkey/fleet"
+	"github.com/latchkey/latchkey/httpapi"
 	"github.com/latchkey/latchkey/httpapi/dashboard"
 	"github.com/latchkey/latchkey/httpapi/web"
 	"github.com/latchkey/latchkey/internal/datadir"
@@ -62,6 +63,8 @@ type config struct {
 	web             web.Config
 	jwt             auth.JWTPolicy
 	logLevel        slog.Level
+	// logFormat is --log-format: text or json.
+	logFormat string
 	// debugAddr is --debug-addr: pprof and expvar on loopback (debug.go).
 	debugAddr string
 	// failedAuthLimit is --failed-auth-limit, parsed into web.FailedAuth.
@@ -137,6 +140,7 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 		"before verifications read the database instead; a change made through any node holds on all within it (env LATCHKEY_MAX_STALENESS)")
 	fs.DurationVar(&cfg.jwt.MaxAge, "jwt-max-age", 0, "refuse JWTs without iat, and any JWT older than this since its iat, such as 1h; 0: no cap (env LATCHKEY_JWT_MAX_AGE)")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error; debug adds a line for every verify and authorize call (env LATCHKEY_LOG_LEVEL)")
+	fs.StringVar(&cfg.logFormat, "log-format", "text", "text (key=value lines) or json (one JSON object a line) (env LATCHKEY_LOG_FORMAT)")
 	fs.BoolVar(&cfg.serveStale, "serve-stale", false, "with PostgreSQL: while the database is unreachable, keep verifying the keys this node "+
 		"verified before, as they were then, instead of refusing with 503 once --max-staleness has passed; revocations made meanwhile "+
 		"are not seen until it is back (env LATCHKEY_SERVE_STALE)")
@@ -166,6 +170,7 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 		"environment": "LATCHKEY_ENVIRONMENT", "trusted-proxies": "LATCHKEY_TRUSTED_PROXIES", "forwarded-header": "LATCHKEY_FORWARDED_HEADER",
 		"public-url": "LATCHKEY_PUBLIC_URL", "allow-private-ips": "LATCHKEY_ALLOW_PRIVATE_IPS", "serve-stale": "LATCHKEY_SERVE_STALE",
 		"jwt-require-exp": "LATCHKEY_JWT_REQUIRE_EXP", "jwt-max-age": "LATCHKEY_JWT_MAX_AGE", "log-level": "LATCHKEY_LOG_LEVEL",
+		"log-format":    "LATCHKEY_LOG_FORMAT",
 		"max-staleness": "LATCHKEY_MAX_STALENESS", "redis": "LATCHKEY_REDIS", "debug-addr": "LATCHKEY_DEBUG_ADDR",
 		"failed-auth-limit": "LATCHKEY_FAILED_AUTH_LIMIT", "audit-retention": "LATCHKEY_AUDIT_RETENTION",
 		"session-lifetime": "LATCHKEY_SESSION_LIFETIME"} {
@@ -176,6 +181,9 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 		}
 	}
 	cfg.masterKeyText = getenv("LATCHKEY_MASTER_KEY")
+	if cfg.logFormat != "text" && cfg.logFormat != "json" {
+		return nil, fmt.Errorf("--log-format %q (LATCHKEY_LOG_FORMAT): want text or json", cfg.logFormat)
+	}
 	if cfg.environment != string(secret.Live) && cfg.environment != string(secret.Sandbox) {
 		return nil, fmt.Errorf("--environment %q: want live or sandbox", cfg.environment)
 	}
@@ -235,6 +243,18 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 		return nil, fmt.Errorf("--db %q: unknown scheme; use sqlite:PATH or postgres://user:password@host/database", cfg.redactedDB())
 	}
 	return &cfg, nil
+}
+
+// newLogger is the logger every command logs to w with: the format and
+// level configured, and on every line logged for a request, that
+// request's id (httpapi.LogHandler).
+func (c *config) newLogger(w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.logLevel}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
+	if c.logFormat == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	return slog.New(httpapi.LogHandler(h))
 }
 
 // redactedDB is the DSN without any password, for logs and messages.

@@ -3,11 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
+	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/latchkey/latchkey/internal/lktest"
 )
 
 // The command line as a newcomer meets it: help is not an error, a
@@ -69,5 +75,54 @@ func TestMasterKeyErrorsNameTheirSource(t *testing.T) {
 		env(map[string]string{"LATCHKEY_MASTER_KEY": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}), &bytes.Buffer{}, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "given twice") {
 		t.Fatalf("a master key in both LATCHKEY_MASTER_KEY and --master-key-file: %v, want a refusal", err)
+	}
+}
+
+func TestJSONLogsCarryTheRequestID(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(t.Context())
+	logs := &lktest.Buffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--db", "sqlite:" + filepath.Join(dir, "latchkey.db"), "--log-format", "json"},
+			env(nil), &bytes.Buffer{}, logs)
+	}()
+	listening := regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`)
+	var base string
+	for deadline := time.Now().Add(10 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if m := listening.FindStringSubmatch(logs.String()); m != nil {
+			base = "http://" + m[1]
+		}
+	}
+	if base == "" {
+		cancel()
+		t.Fatalf("the server did not say where it listens:\n%s", logs.String())
+	}
+	resp, err := http.Get(base + "/v1/whoami")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	id := resp.Header.Get("X-Request-Id")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var fields map[string]any
+		if err := json.Unmarshal([]byte(line), &fields); err != nil {
+			t.Fatalf("a log line that is not JSON: %s", line)
+		}
+		if fields["msg"] == "request" && fields["path"] == "/v1/whoami" {
+			found = fields["request_id"] == id && id != ""
+		}
+	}
+	if !found {
+		t.Fatalf("no JSON request line with request_id %q:\n%s", id, logs.String())
+	}
+	if _, err := parseConfig("serve", []string{"--log-format", "xml"}, env(nil), &bytes.Buffer{}); err == nil ||
+		!strings.Contains(err.Error(), "want text or json") {
+		t.Fatalf("--log-format xml: %v", err)
 	}
 }

@@ -288,7 +288,7 @@ func startApp(ctx context.Context, command string, args []string, getenv func(st
 			return nil, nil, nil, err
 		}
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	logger := cfg.newLogger(stderr)
 	a, err := openApp(ctx, cfg, logger)
 	if err != nil {
 		unlock()

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -59,7 +58,7 @@ func rotateMasterKey(ctx context.Context, args []string, getenv func(string) str
 		newKeyFile = getenv("LATCHKEY_NEW_MASTER_KEY_FILE")
 	}
 	newKeyText := getenv("LATCHKEY_NEW_MASTER_KEY")
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	logger := cfg.newLogger(stderr)
 
 	// The current key comes from the settings serve takes; the default
 	// master.key is the one file the rotation replaces at the end.

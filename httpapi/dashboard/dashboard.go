@@ -192,7 +192,7 @@ func (d *dashboard) fail(w http.ResponseWriter, r *http.Request, s *session, err
 		web.SetRetryAfter(w)
 		status, view = http.StatusServiceUnavailable, errorView{Heading: "Unavailable", Message: "The store cannot be reached just now; try again in a moment."}
 	default:
-		d.logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		d.logger.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	d.render(w, r, status, "error", &page{Title: view.Heading, session: s, Data: view})
 }

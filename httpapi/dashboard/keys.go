@@ -389,7 +389,7 @@ func (d *dashboard) renderKey(w http.ResponseWriter, r *http.Request, s *session
 		case v.NewSecret == "":
 			return err
 		default:
-			d.logger.Warn("dashboard: a new key's usage could not be read; its page is shown without it", "key", k.ID, "err", err)
+			d.logger.WarnContext(ctx, "dashboard: a new key's usage could not be read; its page is shown without it", "key", k.ID, "err", err)
 		}
 	}
 	status := http.StatusOK

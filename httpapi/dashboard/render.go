@@ -165,7 +165,7 @@ func (d *dashboard) render(w http.ResponseWriter, r *http.Request, status int, n
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
-		d.logger.Error("dashboard: rendering a page", "page", name, "err", err)
+		d.logger.ErrorContext(r.Context(), "dashboard: rendering a page", "page", name, "err", err)
 		http.Error(w, "Internal error.", http.StatusInternalServerError)
 		return
 	}

@@ -169,7 +169,7 @@ func (d *dashboard) signIn(w http.ResponseWriter, r *http.Request) {
 	// A session the browser still held ends: one browser, one session.
 	if old, err := d.session(r); err == nil {
 		if err := d.svc.EndSession(r.Context(), old.principal, old.token); err != nil {
-			d.logger.Warn("dashboard: cannot end the session replaced by a sign-in", "err", err)
+			d.logger.WarnContext(r.Context(), "dashboard: cannot end the session replaced by a sign-in", "err", err)
 		}
 	}
 	http.SetCookie(w, &http.Cookie{

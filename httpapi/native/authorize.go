@@ -116,7 +116,7 @@ func (s *surface) authorize(w http.ResponseWriter, r *http.Request) {
 		if latchkey.ErrorCode(err) == latchkey.EUNAVAILABLE {
 			web.LogUnavailable(s.logger, r, err)
 		} else {
-			s.logger.Error("authorize: cannot decide", "err", err)
+			s.logger.ErrorContext(r.Context(), "authorize: cannot decide", "err", err)
 		}
 		web.SetRetryAfter(w)
 		writeErrorJSON(w, http.StatusServiceUnavailable, "unavailable", "Cannot verify keys right now.", nil)

@@ -113,7 +113,7 @@ func (s *surface) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		web.SetRetryAfter(w)
 		writeErrorJSON(w, http.StatusServiceUnavailable, "unavailable", msg, nil)
 	default:
-		s.logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.logger.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeErrorJSON(w, http.StatusInternalServerError, "internal", "Internal error.", nil)
 	}
 }

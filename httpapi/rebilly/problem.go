@@ -126,7 +126,7 @@ func writeError(logger *slog.Logger, w http.ResponseWriter, r *http.Request, err
 		web.SetRetryAfter(w)
 		writeProblem(w, http.StatusServiceUnavailable, msg, nil)
 	default:
-		logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		logger.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeProblem(w, http.StatusInternalServerError, "Internal error.", nil)
 	}
 }

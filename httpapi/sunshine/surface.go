@@ -127,7 +127,7 @@ func (s *surface) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		web.SetRetryAfter(w)
 		writeErrors(w, http.StatusServiceUnavailable, "service_unavailable", msg)
 	default:
-		s.logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.logger.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeErrors(w, http.StatusInternalServerError, "uncategorized_error", "Internal error.")
 	}
 }

@@ -122,7 +122,7 @@ func LogUnavailable(logger *slog.Logger, r *http.Request, err error) {
 		unavailableSince.Add(1)
 		return
 	}
-	logger.Warn("database unavailable", "method", r.Method, "path", r.URL.Path, "err", err,
+	logger.WarnContext(r.Context(), "database unavailable", "method", r.Method, "path", r.URL.Path, "err", err,
 		"alsoSinceLastLine", unavailableSince.Swap(0))
 }
 
