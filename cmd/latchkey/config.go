@@ -65,6 +65,8 @@ type config struct {
 	logLevel        slog.Level
 	// logFormat is --log-format: text or json.
 	logFormat string
+	// tlsCert and tlsKey are --tls-cert and --tls-key: serve HTTPS.
+	tlsCert, tlsKey string
 	// debugAddr is --debug-addr: pprof and expvar on loopback (debug.go).
 	debugAddr string
 	// failedAuthLimit is --failed-auth-limit, parsed into web.FailedAuth.
@@ -140,6 +142,8 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 		"before verifications read the database instead; a change made through any node holds on all within it (env LATCHKEY_MAX_STALENESS)")
 	fs.DurationVar(&cfg.jwt.MaxAge, "jwt-max-age", 0, "refuse JWTs without iat, and any JWT older than this since its iat, such as 1h; 0: no cap (env LATCHKEY_JWT_MAX_AGE)")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error; debug adds a line for every verify and authorize call (env LATCHKEY_LOG_LEVEL)")
+	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "serve HTTPS with this certificate file (PEM, the chain after the leaf), read again on SIGHUP; with --tls-key (env LATCHKEY_TLS_CERT)")
+	fs.StringVar(&cfg.tlsKey, "tls-key", "", "the certificate's private key file (PEM); with --tls-cert (env LATCHKEY_TLS_KEY)")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "text (key=value lines) or json (one JSON object a line) (env LATCHKEY_LOG_FORMAT)")
 	fs.BoolVar(&cfg.serveStale, "serve-stale", false, "with PostgreSQL: while the database is unreachable, keep verifying the keys this node "+
 		"verified before, as they were then, instead of refusing with 503 once --max-staleness has passed; revocations made meanwhile "+
@@ -170,7 +174,7 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 		"environment": "LATCHKEY_ENVIRONMENT", "trusted-proxies": "LATCHKEY_TRUSTED_PROXIES", "forwarded-header": "LATCHKEY_FORWARDED_HEADER",
 		"public-url": "LATCHKEY_PUBLIC_URL", "allow-private-ips": "LATCHKEY_ALLOW_PRIVATE_IPS", "serve-stale": "LATCHKEY_SERVE_STALE",
 		"jwt-require-exp": "LATCHKEY_JWT_REQUIRE_EXP", "jwt-max-age": "LATCHKEY_JWT_MAX_AGE", "log-level": "LATCHKEY_LOG_LEVEL",
-		"log-format":    "LATCHKEY_LOG_FORMAT",
+		"log-format": "LATCHKEY_LOG_FORMAT", "tls-cert": "LATCHKEY_TLS_CERT", "tls-key": "LATCHKEY_TLS_KEY",
 		"max-staleness": "LATCHKEY_MAX_STALENESS", "redis": "LATCHKEY_REDIS", "debug-addr": "LATCHKEY_DEBUG_ADDR",
 		"failed-auth-limit": "LATCHKEY_FAILED_AUTH_LIMIT", "audit-retention": "LATCHKEY_AUDIT_RETENTION",
 		"session-lifetime": "LATCHKEY_SESSION_LIFETIME"} {
@@ -181,6 +185,9 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 		}
 	}
 	cfg.masterKeyText = getenv("LATCHKEY_MASTER_KEY")
+	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
+		return nil, errTLSPair
+	}
 	if cfg.logFormat != "text" && cfg.logFormat != "json" {
 		return nil, fmt.Errorf("--log-format %q (LATCHKEY_LOG_FORMAT): want text or json", cfg.logFormat)
 	}

@@ -15,6 +15,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -151,6 +152,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err != nil {
 		return err
 	}
+	if cfg.tlsCert != "" {
+		certs, err := newCertReloader(cfg.tlsCert, cfg.tlsKey, logger)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		certs.watch(ctx)
+		ln = tls.NewListener(ln, certs.config())
+	}
 	srv := &http.Server{
 		Handler: httpapi.NewServer(logger, cfg.web, app.svc, app.verifier, httpapi.WithReadiness(app.ready), httpapi.WithAudit(app.audit),
 			httpapi.WithSessionLifetime(cfg.sessionLifetime)),
@@ -160,7 +170,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	logger.Info("listening", "addr", ln.Addr().String(), "db", cfg.redactedDB())
+	logger.Info("listening", "addr", ln.Addr().String(), "tls", cfg.tlsCert != "", "db", cfg.redactedDB())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
