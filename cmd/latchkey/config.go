@@ -67,6 +67,8 @@ type config struct {
 	logFormat string
 	// tlsCert and tlsKey are --tls-cert and --tls-key: serve HTTPS.
 	tlsCert, tlsKey string
+	// newDatabase is set when opening the store created its SQLite file.
+	newDatabase bool
 	// debugAddr is --debug-addr: pprof and expvar on loopback (debug.go).
 	debugAddr string
 	// failedAuthLimit is --failed-auth-limit, parsed into web.FailedAuth.
@@ -385,11 +387,14 @@ func (a *app) ready() error {
 	return nil
 }
 
-// openStore opens the store the DSN names.
+// openStore opens the store the DSN names, and notes whether it made a new
+// SQLite database (cfg.newDatabase).
 func openStore(ctx context.Context, cfg *config) (latchkey.Store, error) {
 	if cfg.postgresDSN != "" {
 		return postgres.Open(ctx, cfg.postgresDSN)
 	}
+	_, err := os.Stat(cfg.sqlitePath)
+	cfg.newDatabase = errors.Is(err, fs.ErrNotExist)
 	return sqlite.Open(ctx, cfg.sqlitePath)
 }
 

@@ -126,3 +126,20 @@ func TestJSONLogsCarryTheRequestID(t *testing.T) {
 		t.Fatalf("--log-format xml: %v", err)
 	}
 }
+
+func TestBootstrapSaysWhenItMadeANewDatabase(t *testing.T) {
+	db := "sqlite:" + filepath.Join(t.TempDir(), "elsewhere", "latchkey.db")
+	var first, second bytes.Buffer
+	if err := run(context.Background(), []string{"bootstrap", "--db", db}, env(nil), &bytes.Buffer{}, &first); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(first.String(), "bootstrap created a new, empty database") || !strings.Contains(first.String(), filepath.Join("elsewhere", "latchkey.db")) {
+		t.Fatalf("bootstrap on a new database gave no warning naming it:\n%s", first.String())
+	}
+	if err := run(context.Background(), []string{"bootstrap", "--db", db}, env(nil), &bytes.Buffer{}, &second); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(second.String(), "new, empty database") {
+		t.Fatalf("bootstrap on an existing database warned of a new one:\n%s", second.String())
+	}
+}

@@ -227,7 +227,7 @@ func bootstrap(ctx context.Context, args []string, getenv func(string) string, s
 		name    string
 		ifEmpty bool
 	)
-	_, logger, app, err := startApp(ctx, "bootstrap", args, getenv, stderr, func(fs *flagSet) {
+	cfg, logger, app, err := startApp(ctx, "bootstrap", args, getenv, stderr, func(fs *flagSet) {
 		fs.StringVar(&name, "name", "Default account", "the new account's name")
 		fs.BoolVar(&ifEmpty, "if-empty", false, "create the account only if the database has none, once however many run at once; otherwise print nothing")
 	})
@@ -244,6 +244,13 @@ func bootstrap(ctx context.Context, args []string, getenv func(string) string, s
 			logger.Info("the database already has an account (or another bootstrap --if-empty is making it): nothing to do")
 			return nil
 		}
+	}
+	if cfg.newDatabase {
+		// Run from another directory, the default --db names a database
+		// no server uses: say so, or the key is refused with no clue why.
+		where, _ := filepath.Abs(cfg.sqlitePath)
+		logger.Warn("bootstrap created a new, empty database for this account; a server accepts its key only if it runs on this same database "+
+			"(--db, LATCHKEY_DB) with the master key beside it", "database", where)
 	}
 	creds, err := newAccount(ctx, app.svc, name)
 	if err != nil {
