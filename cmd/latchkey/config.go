@@ -10,9 +10,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/BurntSushi/toml"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/audit"
@@ -69,6 +72,11 @@ type config struct {
 	tlsCert, tlsKey string
 	// newDatabase is set when opening the store created its SQLite file.
 	newDatabase bool
+	// configFile is --config (LATCHKEY_CONFIG): a TOML file of settings.
+	configFile string
+	// settings are every setting's value and where it came from, for
+	// latchkey config print.
+	settings []setting
 	// debugAddr is --debug-addr: pprof and expvar on loopback (debug.go).
 	debugAddr string
 	// failedAuthLimit is --failed-auth-limit, parsed into web.FailedAuth.
@@ -84,11 +92,17 @@ type config struct {
 
 const defaultDB = "sqlite:./data/latchkey.db"
 
-// setFromEnv sets f from environment variable env's value v. A switch
-// takes yes, no, on and off as well as what the flag takes (true, false,
-// 1, 0). A value refused says which variable, which flag, and what it
-// takes.
+// setFromEnv sets f from environment variable env's value v (see
+// setValue).
 func setFromEnv(f *flag.Flag, env, v string) error {
+	return setValue(f, v, fmt.Sprintf("%s=%q (the environment form of --%s)", env, v, f.Name))
+}
+
+// setValue sets f to v, taken from outside the command line. A switch
+// takes yes, no, on and off as well as what the flag takes (true, false,
+// 1, 0). A value refused is reported as origin (where it came from) and
+// what the setting takes.
+func setValue(f *flag.Flag, v, origin string) error {
 	isBool := false
 	if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
 		isBool = true
@@ -112,11 +126,95 @@ func setFromEnv(f *flag.Flag, env, v string) error {
 			}
 		}
 		if want != "" {
-			return fmt.Errorf("%s=%q (the environment form of --%s): want %s", env, v, f.Name, want)
+			return fmt.Errorf("%s: want %s", origin, want)
 		}
-		return fmt.Errorf("%s=%q (the environment form of --%s): %v", env, v, f.Name, err)
+		return fmt.Errorf("%s: %v", origin, err)
 	}
 	return nil
+}
+
+// applyConfigFile sets, from the TOML file at path, every setting that no
+// flag or environment variable set. Its keys are the flags' names; a key
+// that names no setting, or a value the setting refuses, is an error
+// naming the file, the key and what it takes.
+func applyConfigFile(fs *flag.FlagSet, path string, sources map[string]string) error {
+	var values map[string]any
+	if _, err := toml.DecodeFile(path, &values); err != nil {
+		return fmt.Errorf("--config %s (LATCHKEY_CONFIG): %w", path, err)
+	}
+	names := make([]string, 0, len(values))
+	for name := range values {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		f := fs.Lookup(name)
+		if f == nil || name == "config" {
+			return fmt.Errorf("--config %s: %q is not a setting; the settings are the flags of latchkey serve -h, without the dashes", path, name)
+		}
+		if sources[name] != "" {
+			continue
+		}
+		text, ok := configText(values[name])
+		if !ok {
+			return fmt.Errorf("--config %s: %s = %v: want a string, a number or true/false", path, name, values[name])
+		}
+		if err := setValue(f, text, fmt.Sprintf("--config %s: %s = %q", path, name, text)); err != nil {
+			return err
+		}
+		sources[name] = "config file " + path
+	}
+	return nil
+}
+
+// configText is a TOML value as the flag would take it on the command
+// line: a list (trusted-proxies) joined with commas.
+func configText(v any) (string, bool) {
+	switch v := v.(type) {
+	case string:
+		return v, true
+	case bool:
+		return strconv.FormatBool(v), true
+	case int64:
+		return strconv.FormatInt(v, 10), true
+	case []any:
+		parts := make([]string, len(v))
+		for i, item := range v {
+			text, ok := item.(string)
+			if !ok {
+				return "", false
+			}
+			parts[i] = text
+		}
+		return strings.Join(parts, ","), true
+	}
+	return "", false
+}
+
+// setting is one setting as config print shows it.
+type setting struct {
+	Name, Value, Source string
+}
+
+// settingsOf lists every flag's value and where it came from, with
+// passwords in URLs redacted.
+func settingsOf(fs *flag.FlagSet, sources map[string]string) []setting {
+	var out []setting
+	fs.VisitAll(func(f *flag.Flag) {
+		source := sources[f.Name]
+		if source == "" {
+			source = "default"
+		}
+		value := f.Value.String()
+		switch f.Name {
+		case "db":
+			value = (&config{db: value}).redactedDB()
+		case "redis":
+			value = redislimit.Redact(value)
+		}
+		out = append(out, setting{Name: f.Name, Value: value, Source: source})
+	})
+	return out
 }
 
 // flagError is a command line the flag package refused: it has printed the
@@ -130,6 +228,7 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 	fs := flag.NewFlagSet("latchkey "+command, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg config
+	fs.StringVar(&cfg.configFile, "config", "", "a TOML file of settings, named as the flags are (addr = \"127.0.0.1:8080\"); flags and environment variables beat it (env LATCHKEY_CONFIG)")
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "address to listen on (env LATCHKEY_ADDR)")
 	fs.StringVar(&cfg.db, "db", defaultDB, "database DSN: sqlite:PATH, or postgres://user:password@host/database for a fleet of nodes (env LATCHKEY_DB)")
 	fs.StringVar(&cfg.masterKeyFile, "master-key-file", "", "file holding the master key, base64 (env LATCHKEY_MASTER_KEY_FILE); "+
@@ -170,9 +269,11 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	for name, env := range map[string]string{"addr": "LATCHKEY_ADDR", "db": "LATCHKEY_DB", "master-key-file": "LATCHKEY_MASTER_KEY_FILE",
+	// Precedence: a flag, else its environment variable, else the config
+	// file, else the default. sources records which, for config print.
+	sources := map[string]string{}
+	fs.Visit(func(f *flag.Flag) { sources[f.Name] = "flag --" + f.Name })
+	for name, env := range map[string]string{"config": "LATCHKEY_CONFIG", "addr": "LATCHKEY_ADDR", "db": "LATCHKEY_DB", "master-key-file": "LATCHKEY_MASTER_KEY_FILE",
 		"environment": "LATCHKEY_ENVIRONMENT", "trusted-proxies": "LATCHKEY_TRUSTED_PROXIES", "forwarded-header": "LATCHKEY_FORWARDED_HEADER",
 		"public-url": "LATCHKEY_PUBLIC_URL", "allow-private-ips": "LATCHKEY_ALLOW_PRIVATE_IPS", "serve-stale": "LATCHKEY_SERVE_STALE",
 		"jwt-require-exp": "LATCHKEY_JWT_REQUIRE_EXP", "jwt-max-age": "LATCHKEY_JWT_MAX_AGE", "log-level": "LATCHKEY_LOG_LEVEL",
@@ -180,12 +281,19 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 		"max-staleness": "LATCHKEY_MAX_STALENESS", "redis": "LATCHKEY_REDIS", "debug-addr": "LATCHKEY_DEBUG_ADDR",
 		"failed-auth-limit": "LATCHKEY_FAILED_AUTH_LIMIT", "audit-retention": "LATCHKEY_AUDIT_RETENTION",
 		"session-lifetime": "LATCHKEY_SESSION_LIFETIME"} {
-		if v := getenv(env); v != "" && !set[name] {
+		if v := getenv(env); v != "" && sources[name] == "" {
 			if err := setFromEnv(fs.Lookup(name), env, v); err != nil {
 				return nil, err
 			}
+			sources[name] = "environment " + env
 		}
 	}
+	if cfg.configFile != "" {
+		if err := applyConfigFile(fs, cfg.configFile, sources); err != nil {
+			return nil, err
+		}
+	}
+	cfg.settings = settingsOf(fs, sources)
 	cfg.masterKeyText = getenv("LATCHKEY_MASTER_KEY")
 	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
 		return nil, errTLSPair

@@ -67,6 +67,8 @@ Commands:
               re-seal every stored secret under a new master key, while servers run
   backup      write a verified copy of the SQLite database to --out FILE, while the server runs
   restore     replace the SQLite database with a backup (--from FILE), the server stopped
+  config print
+              show the settings in effect and where each came from, passwords redacted
   version     print latchkey <version> (<commit>); also --version, -v
 
 Run "latchkey <command> -h" for a command's flags.
@@ -92,6 +94,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return backupCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "restore":
 		return restoreCommand(ctx, args[1:], getenv, stdout, stderr)
+	case "config":
+		return configCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version", "-v":
 		return versionCommand(args[1:], stdout)
 	case "help", "-h", "--help":
