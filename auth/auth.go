@@ -133,6 +133,22 @@ type Verifier struct {
 	// verifier only, and cleared by TrustUntil.
 	serveStale bool
 	stale      atomic.Bool
+
+	// hits and misses count checks answered from the caches and checks
+	// that read the store; see CacheStats. The padding keeps their cache
+	// line, written by every check, apart from the fields every check reads.
+	_            [64]byte
+	hits, misses atomic.Uint64
+}
+
+// CacheStats reports how many credential checks the caches answered (hits:
+// a known key, a verified JWT, or a credential remembered as unknown) and
+// how many read the store (misses), since the verifier was made. A check
+// counts once, as one or the other; one refused before any lookup (a
+// malformed credential) counts as neither. For metrics: the counts are
+// atomic adds on the hot path and are read here only.
+func (v *Verifier) CacheStats() (hits, misses uint64) {
+	return v.hits.Load(), v.misses.Load()
 }
 
 // TrustUntil lets the caches answer until t, and no longer: from t on, every
@@ -450,10 +466,12 @@ func (v *Verifier) basic(ctx context.Context, id, sec []byte) (*latchkey.Princip
 	v.mu.RUnlock()
 	switch {
 	case unknown:
+		v.hits.Add(1)
 		return nil, ErrInvalid
 	case e == nil:
 		return v.Basic(ctx, string(id), string(sec))
 	}
+	v.hits.Add(1)
 	return v.checkBasic(e, sec, now)
 }
 
@@ -477,6 +495,8 @@ func (v *Verifier) Basic(ctx context.Context, id, sec string) (*latchkey.Princip
 			return nil, err
 		}
 		now = v.now()
+	} else {
+		v.hits.Add(1)
 	}
 	return v.checkBasic(e, []byte(sec), now)
 }
@@ -520,6 +540,7 @@ func (v *Verifier) warmSecret(sec string) (*latchkey.Principal, error) {
 	v.mu.RUnlock()
 	switch {
 	case unknown:
+		v.hits.Add(1)
 		return nil, ErrInvalid
 	case e == nil:
 		return nil, errCold
@@ -530,8 +551,10 @@ func (v *Verifier) warmSecret(sec string) (*latchkey.Principal, error) {
 		// Another key's secret with the same 64-bit hash: the store knows.
 		return nil, errCold
 	case !live:
+		v.hits.Add(1)
 		return nil, ErrInvalid // a rolled secret whose grace period ended
 	}
+	v.hits.Add(1)
 	return e.admit(now)
 }
 
@@ -541,6 +564,7 @@ func (v *Verifier) coldSecret(ctx context.Context, sec string) (*latchkey.Princi
 	v.mu.RLock()
 	gen := v.gen
 	v.mu.RUnlock()
+	v.misses.Add(1)
 	k, sum, err := v.lookupSecret(ctx, sec)
 	if latchkey.ErrorCode(err) == latchkey.ENOTFOUND {
 		if v.keys.Retired() {
@@ -622,6 +646,7 @@ func (v *Verifier) JWT(ctx context.Context, token string) (*latchkey.Principal, 
 	v.mu.RUnlock()
 	if vt != nil {
 		if now := v.now(); !vt.entry.forgotten.Load() && v.answers(now) {
+			v.hits.Add(1)
 			return vt.check(now)
 		}
 		// Its key changed since: check the token afresh, against the key
@@ -784,10 +809,13 @@ func (v *Verifier) byKeyID(ctx context.Context, id string) (*entry, error) {
 	v.mu.RUnlock()
 	switch {
 	case fresh && e != nil:
+		v.hits.Add(1)
 		return e, nil
 	case fresh && unknown:
+		v.hits.Add(1)
 		return nil, ErrInvalid
 	}
+	v.misses.Add(1)
 	k, err := v.store.Key(ctx, id)
 	if latchkey.ErrorCode(err) == latchkey.ENOTFOUND {
 		if len(id) <= maxUnknownID {

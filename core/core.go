@@ -75,6 +75,20 @@ func WithAuditRecorder(r *audit.Recorder) Option {
 	return func(s *Service) { s.audit = r }
 }
 
+// VerificationObserver is told the outcome of every verification the
+// service decides (Verify, for the verify and the gateway authorize
+// endpoints); *metrics.Metrics is one. It must be quick and safe for
+// concurrent use: it is called on the hot path.
+type VerificationObserver interface {
+	Verified(code latchkey.Code)
+}
+
+// WithMetrics makes the service tell o the outcome of each verification.
+// Without it (or with a nil o) nothing is told.
+func WithMetrics(o VerificationObserver) Option {
+	return func(s *Service) { s.observer = o }
+}
+
 // Service is the domain service.
 type Service struct {
 	store latchkey.Store
@@ -83,10 +97,11 @@ type Service struct {
 	cache Invalidator
 	now   func() time.Time
 
-	checker CredentialChecker
-	limiter RateLimiter
-	usage   *usage.Recorder
-	audit   *audit.Recorder
+	checker  CredentialChecker
+	limiter  RateLimiter
+	usage    *usage.Recorder
+	audit    *audit.Recorder
+	observer VerificationObserver
 }
 
 // New returns the service over store. keys hashes and seals secrets, env is

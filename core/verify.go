@@ -90,6 +90,7 @@ func (s *Service) Verify(ctx context.Context, caller *latchkey.Principal, req Ve
 	}
 	if k == nil || code == latchkey.CodeNotFound || !visibleTo(caller, k, req.Apps) {
 		s.recordFailure(ctx, caller, nil, &req, latchkey.CodeNotFound)
+		s.observe(latchkey.CodeNotFound)
 		return &VerifyResult{Code: latchkey.CodeNotFound}, nil
 	}
 	res := &VerifyResult{Code: code, Key: k}
@@ -97,6 +98,7 @@ func (s *Service) Verify(ctx context.Context, caller *latchkey.Principal, req Ve
 		res.Code = s.checkPolicy(ctx, k, &req, res)
 	}
 	s.recordUsage(k.KeyID, res.Code)
+	s.observe(res.Code)
 	if res.Code != latchkey.CodeValid {
 		s.recordFailure(ctx, caller, k, &req, res.Code)
 	}
@@ -177,6 +179,13 @@ func checkVerifyRequest(req *VerifyRequest) error {
 		return latchkey.Invalid("cost", "cost must be between 1 and 1000000")
 	}
 	return nil
+}
+
+// observe tells the observer, if any, of a verification's outcome.
+func (s *Service) observe(code latchkey.Code) {
+	if s.observer != nil {
+		s.observer.Verified(code)
+	}
 }
 
 // recordUsage counts one verification of a key, off the hot path's

@@ -186,6 +186,18 @@ func (f *Follower) InStep() bool {
 	return at != 0 && f.now().Sub(time.Unix(0, at)) < f.maxStaleness
 }
 
+// SyncAge reports the time since the last successful read of the feed
+// began: every change committed before then is applied here, so a change
+// committed on another node and not yet applied is at most this old. It is
+// negative before the first successful read. For metrics.
+func (f *Follower) SyncAge() time.Duration {
+	at := f.syncedAt.Load()
+	if at == 0 {
+		return -1
+	}
+	return f.now().Sub(time.Unix(0, at))
+}
+
 // Close stops following and closes the feed.
 func (f *Follower) Close() error {
 	f.stop()

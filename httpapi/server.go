@@ -6,6 +6,7 @@
 package httpapi
 
 import (
+	"crypto/subtle"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -19,6 +20,7 @@ import (
 	"github.com/latchkey/latchkey/httpapi/rebilly"
 	"github.com/latchkey/latchkey/httpapi/sunshine"
 	"github.com/latchkey/latchkey/httpapi/web"
+	"github.com/latchkey/latchkey/metrics"
 )
 
 // Option configures the server NewServer returns.
@@ -28,6 +30,46 @@ type options struct {
 	ready           func() error
 	audit           *audit.Recorder
 	sessionLifetime time.Duration
+	metrics         *metrics.Metrics
+	// metricsEndpoint says whether GET /metrics is mounted, and
+	// metricsToken, if not "", is the bearer token it requires.
+	metricsEndpoint bool
+	metricsToken    string
+}
+
+// WithMetrics makes the server count every request it answers in m, by
+// the route pattern that matched (see metrics.Metrics.ObserveRequest). It
+// does not serve m: see WithMetricsEndpoint and MetricsHandler.
+func WithMetrics(m *metrics.Metrics) Option { return func(o *options) { o.metrics = m } }
+
+// WithMetricsEndpoint mounts GET /metrics, serving the metrics given with
+// WithMetrics (NewServer panics without them): to anyone if token is "",
+// else only to requests with the header "Authorization: Bearer <token>".
+func WithMetricsEndpoint(token string) Option {
+	return func(o *options) { o.metricsEndpoint, o.metricsToken = true, token }
+}
+
+// MetricsHandler serves m in the Prometheus formats, at any path: to anyone
+// if token is "", else only to requests with the header "Authorization:
+// Bearer <token>" (compared in constant time), others being answered 401.
+// It is what WithMetricsEndpoint mounts, and what a listener of its own
+// for metrics serves.
+func MetricsHandler(m *metrics.Metrics, token string) http.Handler {
+	h := m.Handler()
+	if token == "" {
+		return h
+	}
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+			web.WriteJSON(w, http.StatusUnauthorized, map[string]any{"error": map[string]string{
+				"code": "unauthorized", "message": "The metrics need the header Authorization: Bearer <token>, with the metrics token",
+			}})
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // WithReadiness makes GET /readyz ask ready: nil is ready (200), an error
@@ -50,9 +92,12 @@ func NewServer(logger *slog.Logger, cfg web.Config, svc *core.Service, verifier 
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if o.metricsEndpoint && o.metrics == nil {
+		panic("httpapi: WithMetricsEndpoint needs WithMetrics")
+	}
 	mux := http.NewServeMux()
 	addRoutes(mux, logger, cfg, svc, verifier, o)
-	return observe(logger, cfg, o.audit, recoverPanics(logger, mux))
+	return observe(logger, cfg, o.audit, o.metrics, recoverPanics(logger, mux))
 }
 
 // addRoutes mounts every surface; each surface's own routes.go lists its routes.
@@ -69,6 +114,9 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg web.Config, svc *cor
 		}
 		web.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
+	if o.metricsEndpoint {
+		mux.Handle("GET /metrics", MetricsHandler(o.metrics, o.metricsToken))
+	}
 	sunshine.AddRoutes(mux, logger, cfg, svc, verifier)
 	rebilly.AddRoutes(mux, logger, cfg, svc, verifier)
 	native.AddRoutes(mux, logger, cfg, svc, verifier)
@@ -126,8 +174,9 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // attempt and logs one line: method, path, status, duration, request id and
 // the id of the key that authenticated it. Headers and bodies are never
 // logged, so neither are secrets. Verifications are logged at debug level
-// (see web.LogInfo), unless they fail with a 5xx.
-func observe(logger *slog.Logger, cfg web.Config, rec *audit.Recorder, next http.Handler) http.Handler {
+// (see web.LogInfo), unless they fail with a 5xx. With m, it counts the
+// request there, by the pattern the mux matched.
+func observe(logger *slog.Logger, cfg web.Config, rec *audit.Recorder, m *metrics.Metrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ctx, info := web.WithLogInfo(r.Context())
@@ -135,7 +184,17 @@ func observe(logger *slog.Logger, cfg web.Config, rec *audit.Recorder, next http
 		ctx = audit.WithRequest(ctx, req)
 		w.Header()["X-Request-Id"] = []string{req.ID}
 		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r.WithContext(ctx))
+		// The mux sets the pattern it matched on the request it is given:
+		// this one, kept for the metrics.
+		inner := r.WithContext(ctx)
+		next.ServeHTTP(sw, inner)
+		if m != nil {
+			status := sw.status
+			if status == 0 {
+				status = http.StatusOK // nothing written: net/http answers 200
+			}
+			m.ObserveRequest(inner.Pattern, r.Method, status, time.Since(start))
+		}
 		if rec != nil {
 			auditRefusal(ctx, rec, r, req, sw.status)
 		}

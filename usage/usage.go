@@ -108,9 +108,14 @@ type Recorder struct {
 	usedMinute map[string]int64
 
 	dropped atomic.Int64
-	stop    chan struct{}
-	done    chan struct{}
-	stopped sync.Once
+	// flushedAt is when the last successful flush ended (Unix nanoseconds
+	// by the recorder's clock; when the recorder was made, before the
+	// first); failures counts the flushes the sink failed. For metrics.
+	flushedAt atomic.Int64
+	failures  atomic.Int64
+	stop      chan struct{}
+	done      chan struct{}
+	stopped   sync.Once
 }
 
 // stripeHint is a stripe number, kept in hints.
@@ -199,6 +204,7 @@ func New(sink Sink, interval time.Duration, now func() time.Time, opts ...Option
 	for _, opt := range opts {
 		opt(r)
 	}
+	r.flushedAt.Store(now().UnixNano())
 	go r.run()
 	return r
 }
@@ -263,6 +269,20 @@ func (c *counter) spill(sh *shard) {
 // an unknown code.
 func (r *Recorder) Dropped() int64 { return r.dropped.Load() }
 
+// FlushLag reports the time since the last successful flush (one with
+// nothing to send counts) ended, by the recorder's clock; since the
+// recorder was made if none has succeeded yet. While the sink works it
+// stays below the flush interval divided by the slices the shards are
+// flushed in; while the sink fails it grows, and so does the age of the
+// oldest count not yet sent.
+func (r *Recorder) FlushLag() time.Duration {
+	return r.now().Sub(time.Unix(0, r.flushedAt.Load()))
+}
+
+// FlushFailures reports how many flushes the sink failed: each is retried
+// at the next flush, with everything it held.
+func (r *Recorder) FlushFailures() int64 { return r.failures.Load() }
+
 // Flush sends everything recorded so far, with whatever earlier flushes
 // failed to send. On failure it keeps it all for the next flush (up to the
 // cap) and returns the sink's error.
@@ -290,6 +310,7 @@ func (r *Recorder) flushPart(ctx context.Context, part int) error {
 // send hands what collect gathered to the sink. Called with flushMu held.
 func (r *Recorder) send(ctx context.Context) error {
 	if len(r.pending) == 0 && len(r.pendingUsed) == 0 {
+		r.flushedAt.Store(r.now().UnixNano())
 		return nil
 	}
 	counts := make([]latchkey.UsageCount, 0, len(r.pending))
@@ -304,9 +325,11 @@ func (r *Recorder) send(ctx context.Context) error {
 		return cmp.Or(a.Minute.Compare(b.Minute), strings.Compare(a.KeyID, b.KeyID), codeIndex(a.Code)-codeIndex(b.Code))
 	})
 	if err := r.sink(ctx, counts, r.pendingUsed); err != nil {
+		r.failures.Add(1)
 		r.trim()
 		return err
 	}
+	r.flushedAt.Store(r.now().UnixNano())
 	clear(r.pending)
 	clear(r.pendingUsed)
 	return nil

@@ -26,6 +26,7 @@ import (
 	"github.com/latchkey/latchkey/httpapi/dashboard"
 	"github.com/latchkey/latchkey/httpapi/web"
 	"github.com/latchkey/latchkey/internal/datadir"
+	"github.com/latchkey/latchkey/metrics"
 	"github.com/latchkey/latchkey/ratelimit"
 	"github.com/latchkey/latchkey/ratelimit/redislimit"
 	"github.com/latchkey/latchkey/ratelimit/sharedlimit"
@@ -72,6 +73,9 @@ type config struct {
 	tlsCert, tlsKey string
 	// newDatabase is set when opening the store created its SQLite file.
 	newDatabase bool
+	// metricsAddr and metricsToken are --metrics-addr and --metrics-token:
+	// where /metrics is served, and the bearer token it requires.
+	metricsAddr, metricsToken string
 	// configFile is --config (LATCHKEY_CONFIG): a TOML file of settings.
 	configFile string
 	// settings are every setting's value and where it came from, for
@@ -211,6 +215,10 @@ func settingsOf(fs *flag.FlagSet, sources map[string]string) []setting {
 			value = (&config{db: value}).redactedDB()
 		case "redis":
 			value = redislimit.Redact(value)
+		case "metrics-token":
+			if value != "" {
+				value = "(set, not shown)"
+			}
 		}
 		out = append(out, setting{Name: f.Name, Value: value, Source: source})
 	})
@@ -245,6 +253,8 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error; debug adds a line for every verify and authorize call (env LATCHKEY_LOG_LEVEL)")
 	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "serve HTTPS with this certificate file (PEM, the chain after the leaf), read again on SIGHUP; with --tls-key (env LATCHKEY_TLS_CERT)")
 	fs.StringVar(&cfg.tlsKey, "tls-key", "", "the certificate's private key file (PEM); with --tls-cert (env LATCHKEY_TLS_KEY)")
+	fs.StringVar(&cfg.metricsAddr, "metrics-addr", "", "serve the Prometheus metrics on this address of their own instead of at /metrics on --addr (env LATCHKEY_METRICS_ADDR)")
+	fs.StringVar(&cfg.metricsToken, "metrics-token", "", "require Authorization: Bearer <this token> to read the metrics; empty: no credential (env LATCHKEY_METRICS_TOKEN)")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "text (key=value lines) or json (one JSON object a line) (env LATCHKEY_LOG_FORMAT)")
 	fs.BoolVar(&cfg.serveStale, "serve-stale", false, "with PostgreSQL: while the database is unreachable, keep verifying the keys this node "+
 		"verified before, as they were then, instead of refusing with 503 once --max-staleness has passed; revocations made meanwhile "+
@@ -278,6 +288,7 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 		"public-url": "LATCHKEY_PUBLIC_URL", "allow-private-ips": "LATCHKEY_ALLOW_PRIVATE_IPS", "serve-stale": "LATCHKEY_SERVE_STALE",
 		"jwt-require-exp": "LATCHKEY_JWT_REQUIRE_EXP", "jwt-max-age": "LATCHKEY_JWT_MAX_AGE", "log-level": "LATCHKEY_LOG_LEVEL",
 		"log-format": "LATCHKEY_LOG_FORMAT", "tls-cert": "LATCHKEY_TLS_CERT", "tls-key": "LATCHKEY_TLS_KEY",
+		"metrics-addr": "LATCHKEY_METRICS_ADDR", "metrics-token": "LATCHKEY_METRICS_TOKEN",
 		"max-staleness": "LATCHKEY_MAX_STALENESS", "redis": "LATCHKEY_REDIS", "debug-addr": "LATCHKEY_DEBUG_ADDR",
 		"failed-auth-limit": "LATCHKEY_FAILED_AUTH_LIMIT", "audit-retention": "LATCHKEY_AUDIT_RETENTION",
 		"session-lifetime": "LATCHKEY_SESSION_LIFETIME"} {
@@ -405,7 +416,11 @@ func openApp(ctx context.Context, cfg *config, logger *slog.Logger) (*app, error
 		// outage; see auth.WithServeStale for what that gives up.
 		verifierOpts = append(verifierOpts, auth.WithServeStale())
 	}
-	verifier := auth.NewVerifier(store, keys, nil, verifierOpts...)
+	// Metrics time the store's calls on the request path; the raw store
+	// stays what the fleet and the shared limiter look into.
+	m := metrics.New()
+	timed := m.InstrumentStore(store)
+	verifier := auth.NewVerifier(timed, keys, nil, verifierOpts...)
 	if _, shared := store.(latchkey.SharedStore); shared {
 		// Other nodes may change keys in this store: until followFleet
 		// has read their changes, the caches answer nothing.
@@ -416,13 +431,15 @@ func openApp(ctx context.Context, cfg *config, logger *slog.Logger) (*app, error
 		store.Close()
 		return nil, err
 	}
-	recorder := usage.New(store.AddUsage, usageFlushInterval, nil, usage.WithLogger(logger))
+	recorder := usage.New(timed.AddUsage, usageFlushInterval, nil, usage.WithLogger(logger))
 	auditor := audit.NewRecorder(store, logger)
+	m.WatchCache(verifier)
+	m.WatchUsage(recorder)
 	// SealingStore: every secret written is hashed and sealed under one
 	// state of the keyring, however a master-key rotation moves it.
-	svc := core.New(core.SealingStore(store, keys), keys, secret.Environment(cfg.environment), verifier,
-		core.WithVerification(verifier, limiter, recorder), core.WithAuditRecorder(auditor))
-	return &app{store: store, svc: svc, verifier: verifier, usage: recorder, audit: auditor, closeLimiter: closeLimiter}, nil
+	svc := core.New(core.SealingStore(timed, keys), keys, secret.Environment(cfg.environment), verifier,
+		core.WithVerification(verifier, limiter, recorder), core.WithAuditRecorder(auditor), core.WithMetrics(m))
+	return &app{store: store, svc: svc, verifier: verifier, usage: recorder, audit: auditor, metrics: m, closeLimiter: closeLimiter}, nil
 }
 
 // Redis calls of the rate limiter: one that takes longer than redisTimeout
@@ -480,6 +497,7 @@ func (a *app) followFleet(ctx context.Context, maxStaleness time.Duration, logge
 		return err
 	}
 	a.follower = fleet.Follow(feed, a.verifier, maxStaleness, logger)
+	a.metrics.WatchFleet(a.follower)
 	return nil
 }
 

@@ -37,6 +37,7 @@ import (
 	"github.com/latchkey/latchkey/fleet"
 	"github.com/latchkey/latchkey/httpapi"
 	"github.com/latchkey/latchkey/internal/datadir"
+	"github.com/latchkey/latchkey/metrics"
 	"github.com/latchkey/latchkey/usage"
 )
 
@@ -166,14 +167,19 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		ln = tls.NewListener(ln, certs.config())
 	}
 	srv := &http.Server{
-		Handler: httpapi.NewServer(logger, cfg.web, app.svc, app.verifier, httpapi.WithReadiness(app.ready), httpapi.WithAudit(app.audit),
-			httpapi.WithSessionLifetime(cfg.sessionLifetime)),
+		Handler:           httpapi.NewServer(logger, cfg.web, app.svc, app.verifier, serverOptions(cfg, app)...),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	stopMetrics, err := serveMetrics(cfg, app, logger)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopMetrics()
 	logger.Info("listening", "addr", ln.Addr().String(), "tls", cfg.tlsCert != "", "db", cfg.redactedDB())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -190,6 +196,36 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// serverOptions are the HTTP server's options for cfg: readiness, the
+// audit of refusals, the dashboard's session lifetime, and the metrics,
+// served at /metrics unless --metrics-addr gives them an address of their
+// own.
+func serverOptions(cfg *config, app *app) []httpapi.Option {
+	opts := []httpapi.Option{httpapi.WithReadiness(app.ready), httpapi.WithAudit(app.audit),
+		httpapi.WithSessionLifetime(cfg.sessionLifetime), httpapi.WithMetrics(app.metrics)}
+	if cfg.metricsAddr == "" {
+		opts = append(opts, httpapi.WithMetricsEndpoint(cfg.metricsToken))
+	}
+	return opts
+}
+
+// serveMetrics serves the metrics on --metrics-addr, if set, and returns
+// what stops that listener.
+func serveMetrics(cfg *config, app *app, logger *slog.Logger) (stop func(), err error) {
+	if cfg.metricsAddr == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", cfg.metricsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-addr %s (LATCHKEY_METRICS_ADDR): %w", cfg.metricsAddr, err)
+	}
+	srv := &http.Server{Handler: httpapi.MetricsHandler(app.metrics, cfg.metricsToken), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	go srv.Serve(ln)
+	logger.Info("serving metrics", "addr", ln.Addr().String())
+	return func() { srv.Close() }, nil
 }
 
 // firstKey bootstraps an empty store and writes the credentials to path,
@@ -329,6 +365,8 @@ type app struct {
 	unlock func() error
 	// usage counts verifications and writes them in batches.
 	usage *usage.Recorder
+	// metrics are what /metrics serves.
+	metrics *metrics.Metrics
 	// audit records refused attempts and bursts of failures; stopAudit
 	// (serve only) writes the open bursts and stops applying retention.
 	audit     *audit.Recorder
