@@ -225,6 +225,30 @@ func settingsOf(fs *flag.FlagSet, sources map[string]string) []setting {
 	return out
 }
 
+// serverOnly are the settings only serve uses (and config print shows).
+// Other commands take the rest: the database, the master key, the
+// environment of new secrets, the logs and the config file.
+var serverOnly = map[string]bool{
+	"addr": true, "trusted-proxies": true, "forwarded-header": true, "public-url": true, "jwt-require-exp": true,
+	"jwt-max-age": true, "max-staleness": true, "serve-stale": true, "redis": true, "allow-private-ips": true,
+	"failed-auth-limit": true, "audit-retention": true, "session-lifetime": true, "debug-addr": true,
+	"tls-cert": true, "tls-key": true, "metrics-addr": true, "metrics-token": true,
+}
+
+// commandUsage prints the flags a command other than serve takes: its own
+// and the shared ones, not the server's.
+func commandUsage(fs *flag.FlagSet, command string) {
+	mine := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+	mine.SetOutput(fs.Output())
+	fs.VisitAll(func(f *flag.Flag) {
+		if !serverOnly[f.Name] {
+			mine.Var(f.Value, f.Name, f.Usage)
+		}
+	})
+	fmt.Fprintf(fs.Output(), "Usage of latchkey %s:\n", command)
+	mine.PrintDefaults()
+}
+
 // flagError is a command line the flag package refused: it has printed the
 // error and the command's flags already, so main prints nothing more.
 type flagError struct{ err error }
@@ -270,11 +294,33 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 	for _, f := range extra {
 		f(fs)
 	}
+	server := command == "serve" || command == "config print"
+	if !server {
+		fs.Usage = func() { commandUsage(fs, command) }
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
 		}
 		return nil, &flagError{err}
+	}
+	if !server {
+		// The settings file and the environment are shared with serve, so
+		// the server's settings there are simply not this command's; on
+		// its command line, one is a mistake worth saying.
+		var misplaced []string
+		fs.Visit(func(f *flag.Flag) {
+			if serverOnly[f.Name] {
+				misplaced = append(misplaced, "--"+f.Name)
+			}
+		})
+		switch len(misplaced) {
+		case 0:
+		case 1:
+			return nil, fmt.Errorf("%s is a setting of latchkey serve, which %s does not use", misplaced[0], command)
+		default:
+			return nil, fmt.Errorf("%s are settings of latchkey serve, which %s does not use", strings.Join(misplaced, ", "), command)
+		}
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))

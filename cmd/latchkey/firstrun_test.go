@@ -143,3 +143,24 @@ func TestBootstrapSaysWhenItMadeANewDatabase(t *testing.T) {
 		t.Fatalf("bootstrap on an existing database warned of a new one:\n%s", second.String())
 	}
 }
+
+func TestAdminCommandsTakeOnlyTheirSettings(t *testing.T) {
+	var stderr bytes.Buffer
+	if err := run(context.Background(), []string{"bootstrap", "-h"}, env(nil), &bytes.Buffer{}, &stderr); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("bootstrap -h: %v", err)
+	}
+	if usage := stderr.String(); strings.Contains(usage, "-addr") || strings.Contains(usage, "-redis") || !strings.Contains(usage, "-db") || !strings.Contains(usage, "-if-empty") {
+		t.Fatalf("bootstrap -h lists the server's flags, or lacks its own:\n%s", usage)
+	}
+	db := "sqlite:" + filepath.Join(t.TempDir(), "latchkey.db")
+	err := run(context.Background(), []string{"bootstrap", "--db", db, "--addr", ":9999"}, env(nil), &bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "--addr is a setting of latchkey serve, which bootstrap does not use") {
+		t.Fatalf("bootstrap --addr: %v, want a refusal", err)
+	}
+	// The environment is shared with serve: its server settings are not
+	// bootstrap's, and do not stop it.
+	if err := run(context.Background(), []string{"bootstrap", "--db", db}, env(map[string]string{"LATCHKEY_ADDR": ":9999"}),
+		&bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+		t.Fatalf("bootstrap with LATCHKEY_ADDR set: %v", err)
+	}
+}
