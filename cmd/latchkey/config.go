@@ -225,6 +225,11 @@ func settingsOf(fs *flag.FlagSet, sources map[string]string) []setting {
 	return out
 }
 
+// envName is the environment variable of the setting name.
+func envName(name string) string {
+	return "LATCHKEY_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
 // serverOnly are the settings only serve uses (and config print shows).
 // Other commands take the rest: the database, the master key, the
 // environment of new secrets, the logs and the config file.
@@ -291,6 +296,11 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 	fs.StringVar(&cfg.auditRetention, "audit-retention", "365d", "how long audit events are kept, such as 90d or 720h; 0: for ever (env LATCHKEY_AUDIT_RETENTION)")
 	fs.DurationVar(&cfg.sessionLifetime, "session-lifetime", dashboard.DefaultSessionLifetime, "how long a dashboard sign-in lasts, such as 8h; at most 168h (env LATCHKEY_SESSION_LIFETIME)")
 	fs.StringVar(&cfg.debugAddr, "debug-addr", "", "serve net/http/pprof and expvar's /debug/vars on this loopback address, such as 127.0.0.1:6060; empty: off (env LATCHKEY_DEBUG_ADDR)")
+	// Every setting above has its environment variable, named after it:
+	// --max-staleness is LATCHKEY_MAX_STALENESS. A command's own flags
+	// (extra) have none.
+	var shared []string
+	fs.VisitAll(func(f *flag.Flag) { shared = append(shared, f.Name) })
 	for _, f := range extra {
 		f(fs)
 	}
@@ -329,15 +339,8 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 	// file, else the default. sources records which, for config print.
 	sources := map[string]string{}
 	fs.Visit(func(f *flag.Flag) { sources[f.Name] = "flag --" + f.Name })
-	for name, env := range map[string]string{"config": "LATCHKEY_CONFIG", "addr": "LATCHKEY_ADDR", "db": "LATCHKEY_DB", "master-key-file": "LATCHKEY_MASTER_KEY_FILE",
-		"environment": "LATCHKEY_ENVIRONMENT", "trusted-proxies": "LATCHKEY_TRUSTED_PROXIES", "forwarded-header": "LATCHKEY_FORWARDED_HEADER",
-		"public-url": "LATCHKEY_PUBLIC_URL", "allow-private-ips": "LATCHKEY_ALLOW_PRIVATE_IPS", "serve-stale": "LATCHKEY_SERVE_STALE",
-		"jwt-require-exp": "LATCHKEY_JWT_REQUIRE_EXP", "jwt-max-age": "LATCHKEY_JWT_MAX_AGE", "log-level": "LATCHKEY_LOG_LEVEL",
-		"log-format": "LATCHKEY_LOG_FORMAT", "tls-cert": "LATCHKEY_TLS_CERT", "tls-key": "LATCHKEY_TLS_KEY",
-		"metrics-addr": "LATCHKEY_METRICS_ADDR", "metrics-token": "LATCHKEY_METRICS_TOKEN",
-		"max-staleness": "LATCHKEY_MAX_STALENESS", "redis": "LATCHKEY_REDIS", "debug-addr": "LATCHKEY_DEBUG_ADDR",
-		"failed-auth-limit": "LATCHKEY_FAILED_AUTH_LIMIT", "audit-retention": "LATCHKEY_AUDIT_RETENTION",
-		"session-lifetime": "LATCHKEY_SESSION_LIFETIME"} {
+	for _, name := range shared {
+		env := envName(name)
 		if v := getenv(env); v != "" && sources[name] == "" {
 			if err := setFromEnv(fs.Lookup(name), env, v); err != nil {
 				return nil, err
