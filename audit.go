@@ -71,6 +71,9 @@ const (
 	ActionKeyUpdate         = "key.update"
 	ActionKeyRoll           = "key.roll"
 	ActionKeyDelete         = "key.delete"
+	// ActionKeyImport: a key brought in from another system (POST
+	// /v1/keys/import), with its own id and secret or its hash.
+	ActionKeyImport = "key.import"
 	// ActionKeyReveal: a key's secret was shown in the dashboard.
 	ActionKeyReveal       = "key.reveal"
 	ActionMasterKeyRotate = "master_key.rotate"

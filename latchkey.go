@@ -113,7 +113,11 @@ type Key struct {
 	// the key is made ("acme" gives acme_sk_live_…); "" for none.
 	Prefix string
 	// Secrets holds one secret, or two while a roll's grace period runs.
-	Secrets   []Secret
+	Secrets []Secret
+	// Imported is the secret a key was imported with as another system's
+	// hash of it, until the plaintext is first presented and adopted as one
+	// of Secrets; nil for every other key.
+	Imported  *ImportedSecret
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	// LastUsedAt is when the key last verified successfully, as of the last
@@ -161,6 +165,39 @@ type Secret struct {
 	Plain     string
 	CreatedAt time.Time
 	// ExpiresAt ends a rolled-over secret's grace period; nil means never.
+	ExpiresAt *time.Time
+}
+
+// HashAlgorithm names how another system hashed the secrets it hands over
+// to an import.
+type HashAlgorithm string
+
+// The hashes an import takes. SHA-256 is kept as its 32 bytes, whichever
+// text form (hex or base64) it came in, and finds its key by the hash of a
+// presented secret; bcrypt and Argon2id are salted, so their keys are found
+// by key id (credentials of the form keyId:secret).
+const (
+	HashSHA256   HashAlgorithm = "sha256"
+	HashBcrypt   HashAlgorithm = "bcrypt"
+	HashArgon2id HashAlgorithm = "argon2id"
+)
+
+// Salted reports whether a hash cannot be looked up by the secret it
+// hashes: each is computed with a salt of its own.
+func (a HashAlgorithm) Salted() bool { return a == HashBcrypt || a == HashArgon2id }
+
+// ImportedSecret is a secret brought in from another system as that
+// system's hash of it: Latchkey never sees the plaintext until a client
+// presents it. The first time one proves the key, the key adopts the
+// plaintext as an ordinary Secret (found by Latchkey's own index) and the
+// imported hash goes (Store.AdoptSecret).
+type ImportedSecret struct {
+	Algorithm HashAlgorithm
+	// Digest is the hash: SHA-256's 32 bytes, or bcrypt's or Argon2id's
+	// encoded form ("$2b$…", "$argon2id$…"), salt and cost included.
+	Digest    []byte
+	CreatedAt time.Time
+	// ExpiresAt ends it, as for a rolled Secret; nil means never.
 	ExpiresAt *time.Time
 }
 

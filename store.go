@@ -80,7 +80,8 @@ type Store interface {
 	// the delete, inside its transaction, exactly as for DeleteApp.
 	DeleteIntegration(ctx context.Context, appID, id string, check func(keys []*Key) error) error
 
-	// CreateKey stores a key with its secrets. If maxPerOwner > 0 and the
+	// CreateKey stores a key with its secrets (and its imported secret, if
+	// it has one). If maxPerOwner > 0 and the
 	// owner (the integration, else the app, else the account) already holds
 	// that many keys, it returns ELIMIT and stores nothing. Returns ENOTFOUND if
 	// the owner is gone and ECONFLICT if the id or a secret is taken.
@@ -91,6 +92,16 @@ type Store interface {
 	// KeyBySecretHash finds the key one of whose secrets has this hash.
 	// Returns ENOTFOUND.
 	KeyBySecretHash(ctx context.Context, hash []byte) (*Key, error)
+	// KeyByImportedDigest finds the key whose imported SHA-256 secret has
+	// this digest (ImportedSecret.Digest). Returns ENOTFOUND.
+	KeyByImportedDigest(ctx context.Context, digest []byte) (*Key, error)
+	// AdoptSecret replaces a key's imported secret with sec, its plaintext
+	// now sealed and indexed as every other secret is; sec keeps the
+	// imported secret's expiry. The key's cache entries elsewhere must be
+	// dropped: the change is logged as any key change is. Returns ENOTFOUND
+	// if the key has no imported secret (any more: another node or request
+	// may have adopted it first), and ECONFLICT if sec's hash is taken.
+	AdoptSecret(ctx context.Context, keyID string, sec Secret) error
 	// ListKeys lists the keys owned exactly by the filter's owner, in id order.
 	ListKeys(ctx context.Context, owner KeyOwner) ([]*Key, error)
 	// QueryKeys lists one page of the keys owned exactly by q.Owner that
@@ -104,8 +115,8 @@ type Store interface {
 	UpdateKey(ctx context.Context, k *Key) error
 	// RollKey gives a key a new secret. The secrets it had expire at
 	// oldUntil (or earlier, if they already expire earlier); nil oldUntil
-	// deletes them at once. Secrets already expired at next.CreatedAt are
-	// deleted. UpdatedAt becomes next.CreatedAt. Returns ENOTFOUND, and
+	// deletes them at once. An imported secret ends likewise. Secrets
+	// already expired at next.CreatedAt are deleted. UpdatedAt becomes next.CreatedAt. Returns ENOTFOUND, and
 	// ECONFLICT if the new secret's hash is taken.
 	RollKey(ctx context.Context, keyID string, next Secret, oldUntil *time.Time) error
 	// DeleteKey returns ENOTFOUND.

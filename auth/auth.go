@@ -124,6 +124,13 @@ type Verifier struct {
 	// forged credentials and never a valid key.
 	unknownSecrets missCache
 	unknownIDs     missCache
+	// unknownForeign remembers bare credentials not in Latchkey's format
+	// (the format of imported keys' secrets) that matched no key. Such a
+	// secret may be imported as a hash, which names no store hash that
+	// Added could be told of, and may well have been tried before its key
+	// was imported; so this memory is small and emptied by every Forget and
+	// Added, on this node and, through the fleet's change feed, on others.
+	unknownForeign missCache
 
 	// trustUntil, once set by TrustUntil (Unix nanoseconds), is when the
 	// caches stop answering; see fresh. Zero: they always answer, as on a
@@ -231,6 +238,9 @@ const (
 	maxCachedTokens = 10000
 	maxUnknown      = 10000
 	maxUnknownID    = 256
+	// maxUnknownForeign bounds unknownForeign, which every key change
+	// empties.
+	maxUnknownForeign = 1024
 )
 
 // maxBasicDecoded is the size of the stack buffer Basic credentials are
@@ -245,6 +255,10 @@ type entry struct {
 	principal *latchkey.Principal
 	expiresAt *time.Time
 	secrets   []cachedSecret
+	// imported says the key still has a secret imported as another
+	// system's hash, not yet adopted: a presented secret that matches none
+	// of secrets is then checked against it (see adoptByID).
+	imported bool
 	// forgotten is set when Forget drops the entry. The verified tokens
 	// that point to it are then no longer answered from the cache: each is
 	// dropped and checked afresh, against the key as the store now has it,
@@ -279,6 +293,7 @@ func NewVerifier(store latchkey.Store, keys *secret.Keyring, now func() time.Tim
 		byHash:         map[uint64]*entry{},
 		tokens:         map[string]*verifiedToken{},
 		unknownSecrets: newMissCache(maxUnknown),
+		unknownForeign: newMissCache(maxUnknownForeign),
 		unknownIDs:     newMissCache(maxUnknown),
 	}
 	for _, opt := range opts {
@@ -307,6 +322,7 @@ func (v *Verifier) Purge() {
 	clear(v.byHash)
 	clear(v.tokens)
 	v.unknownSecrets.reset()
+	v.unknownForeign.reset()
 	v.unknownIDs.reset()
 }
 
@@ -334,6 +350,7 @@ func (v *Verifier) Forget(keyIDs ...string) {
 		}
 		v.unknownIDs.remove(maphash.String(v.seed, id), id)
 	}
+	v.unknownForeign.reset()
 }
 
 // Added tells the verifier that secrets with these hashes (the store's
@@ -350,6 +367,7 @@ func (v *Verifier) Added(secretHashes ...[]byte) {
 			v.unknownSecrets.removeStoreHash([sha256.Size]byte(h))
 		}
 	}
+	v.unknownForeign.reset()
 }
 
 // Errors callers see. Their messages are safe to show; they never say which
@@ -402,7 +420,7 @@ func (v *Verifier) Headers(ctx context.Context, apiKey, authorization string) (*
 		if p, err := v.warmSecret(raw); err != errCold {
 			return p, err
 		}
-		if secret.WellFormed(raw) {
+		if couldBeSecret(raw) {
 			return v.coldSecret(ctx, raw)
 		}
 	}
@@ -443,7 +461,7 @@ func (v *Verifier) Authorization(ctx context.Context, header string) (*latchkey.
 		if p, err := v.warmSecret(rest); err != errCold {
 			return p, err
 		}
-		if secret.WellFormed(rest) {
+		if couldBeSecret(rest) {
 			return v.coldSecret(ctx, rest)
 		}
 		return v.JWT(ctx, rest)
@@ -472,7 +490,11 @@ func (v *Verifier) basic(ctx context.Context, id, sec []byte) (*latchkey.Princip
 		return v.Basic(ctx, string(id), string(sec))
 	}
 	v.hits.Add(1)
-	return v.checkBasic(e, sec, now)
+	p, err := v.checkBasic(e, sec, now)
+	if err == ErrInvalid && e.imported {
+		return v.adoptByID(ctx, string(id), string(sec))
+	}
+	return p, err
 }
 
 // Basic verifies a key id and secret.
@@ -487,7 +509,7 @@ func (v *Verifier) Basic(ctx context.Context, id, sec string) (*latchkey.Princip
 	if e == nil {
 		// Only a secret that could be real is worth a lookup. A warm key
 		// needs no such check: a malformed secret cannot equal its secrets.
-		if !secret.WellFormed(sec) {
+		if !couldBeSecret(sec) {
 			return nil, ErrInvalid
 		}
 		var err error
@@ -498,7 +520,11 @@ func (v *Verifier) Basic(ctx context.Context, id, sec string) (*latchkey.Princip
 	} else {
 		v.hits.Add(1)
 	}
-	return v.checkBasic(e, []byte(sec), now)
+	p, err := v.checkBasic(e, []byte(sec), now)
+	if err == ErrInvalid && e.imported {
+		return v.adoptByID(ctx, id, sec)
+	}
+	return p, err
 }
 
 // checkBasic checks a presented secret against a key's.
@@ -515,7 +541,7 @@ func (v *Verifier) Secret(ctx context.Context, sec string) (*latchkey.Principal,
 	if p, err := v.warmSecret(sec); err != errCold {
 		return p, err
 	}
-	if !secret.WellFormed(sec) {
+	if !couldBeSecret(sec) {
 		return nil, ErrInvalid
 	}
 	return v.coldSecret(ctx, sec)
@@ -526,7 +552,7 @@ func (v *Verifier) Secret(ctx context.Context, sec string) (*latchkey.Principal,
 // they do not know it. Anything longer than a secret can be is cold at once,
 // so that JWTs pay nothing here.
 func (v *Verifier) warmSecret(sec string) (*latchkey.Principal, error) {
-	if sec == "" || len(sec) > secret.MaxLen {
+	if sec == "" || len(sec) > maxSecretLen {
 		return nil, errCold
 	}
 	now := v.now()
@@ -536,7 +562,7 @@ func (v *Verifier) warmSecret(sec string) (*latchkey.Principal, error) {
 	h := maphash.String(v.seed, sec)
 	v.mu.RLock()
 	e := v.byHash[h]
-	unknown := e == nil && v.unknownSecrets.has(h, sec)
+	unknown := e == nil && (v.unknownSecrets.has(h, sec) || v.unknownForeign.has(h, sec))
 	v.mu.RUnlock()
 	switch {
 	case unknown:
@@ -570,8 +596,20 @@ func (v *Verifier) coldSecret(ctx context.Context, sec string) (*latchkey.Princi
 		if v.keys.Retired() {
 			return nil, ErrMasterKeyRetired
 		}
-		storeHash := [sha256.Size]byte(sum)
-		v.rememberUnknown(&v.unknownSecrets, maphash.String(v.seed, sec), sec, &storeHash, gen)
+		// Not Latchkey's own: it may be the plaintext of a key imported
+		// as its SHA-256.
+		if k, err = v.store.KeyByImportedDigest(ctx, digestOf(sec)); err == nil {
+			return v.adopt(ctx, k, sec)
+		}
+		if latchkey.ErrorCode(err) != latchkey.ENOTFOUND {
+			return nil, err
+		}
+		if secret.WellFormed(sec) {
+			storeHash := [sha256.Size]byte(sum)
+			v.rememberUnknown(&v.unknownSecrets, maphash.String(v.seed, sec), sec, &storeHash, gen)
+		} else {
+			v.rememberUnknown(&v.unknownForeign, maphash.String(v.seed, sec), sec, nil, gen)
+		}
 		return nil, ErrInvalid
 	}
 	if err != nil {
@@ -834,7 +872,7 @@ func (v *Verifier) byKeyID(ctx context.Context, id string) (*entry, error) {
 // gone). The entry is returned either way, to answer the request that
 // loaded it.
 func (v *Verifier) remember(k *latchkey.Key, gen uint64) (*entry, error) {
-	e := &entry{principal: latchkey.PrincipalOf(k), expiresAt: k.Policy.ExpiresAt}
+	e := &entry{principal: latchkey.PrincipalOf(k), expiresAt: k.Policy.ExpiresAt, imported: k.Imported != nil}
 	for _, s := range k.Secrets {
 		// Open refreshes a stale keyring before it gives up (see
 		// lookupSecret): the secret may have moved to a rotation's next key.

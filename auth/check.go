@@ -28,6 +28,8 @@ func (v *Verifier) Check(ctx context.Context, credential string) (*latchkey.Prin
 			return nil, latchkey.CodeNotFound, nil
 		}
 		p, err = v.Basic(ctx, id, sec)
+	case couldBeSecret(credential):
+		p, err = v.Secret(ctx, credential)
 	default:
 		p, err = v.JWT(ctx, credential)
 	}

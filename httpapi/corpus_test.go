@@ -111,6 +111,9 @@ func TestBadInputCorpus(t *testing.T) {
 				if status < 200 || status > 299 {
 					t.Errorf("%s: the example gets %d, want 2xx: %s", &c, status, body)
 				}
+				if batchRoutes[rt.OperationID] && !bytes.Contains(body, []byte(`"created":1,`)) {
+					t.Errorf("%s: the example created nothing: %s", &c, body)
+				}
 			}
 		}
 	}
@@ -300,6 +303,9 @@ func corpusSurfaces(fx *corpusFixture) []*corpusSurface {
 			if param == "appId" {
 				return fx.app, o["app"]
 			}
+			if param == "integrationId" {
+				return fx.integration, o["integration"]
+			}
 			return fx.nativeKey, o["nativeKey"]
 		},
 		examples: map[string][]example{
@@ -309,6 +315,14 @@ func corpusSurfaces(fx *corpusFixture) []*corpusSurface {
 			"UpdateKey": {{body: nativeKey(appOwner, "secret")},
 				{body: `{"owner":` + intOwner + `,"name":"m"}`, path: map[string]string{"id": fx.nativeIntKey}}},
 			"RollKey": {{body: `{"gracePeriod":"1h"}`}},
+			// An import answers 200 and reports each item (see batchRoutes).
+			"ImportKeys": {
+				{body: `{"keys":[` + strings.TrimSuffix(nativeKey(intOwner, "secret"), "}") + `,"id":"legacy_1","secret":"legacy-secret-0001"}]}`},
+				{body: `{"keys":[` + strings.TrimSuffix(nativeKey(appOwner, "secret"), "}") +
+					`,"id":"legacy_2","hash":"$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW","hashAlgorithm":"bcrypt"}]}`},
+			},
+			"CreateIntegration": {{body: `{"name":"Bot","type":"custom"}`}},
+			"UpdateIntegration": {{body: `{"name":"Bot 2"}`}},
 			"VerifyKey": {{body: `{"key":"` + fx.nativeSecret + `","apps":["` + fx.app + `"],"permissions":["orders.read"],` +
 				`"scope":{"organizationId":"` + fx.app + `","productId":"p","planId":"p","customFieldName":"f"},"ip":"203.0.113.7","cost":1}`}},
 		},
@@ -449,6 +463,11 @@ func (c *corpusCase) run(client *http.Client, base string) string {
 	switch {
 	case status == -1:
 		return "request failed: " + brief
+	case status == http.StatusOK && batchRoutes[c.route.OperationID] && c.want == 0:
+		if msg := batchRefused(body); msg != "" {
+			return msg + ": " + brief
+		}
+		return ""
 	case c.want != 0 && status != c.want:
 		return fmt.Sprintf("status %d, want %d: %s", status, c.want, brief)
 	case status < 400 || status > 499:
@@ -460,6 +479,35 @@ func (c *corpusCase) run(client *http.Client, base string) string {
 	}
 	if msg := c.sf.parse(status, body); msg != "" {
 		return fmt.Sprintf("status %d, %s: %s", status, msg, brief)
+	}
+	return ""
+}
+
+// batchRoutes are the routes whose body is a batch of items each answered
+// on its own: a bad item is reported failed in a 200, not with a 4xx, and
+// must create nothing (the state check at the end holds them to that).
+var batchRoutes = map[string]bool{"ImportKeys": true}
+
+// batchRefused checks a batch's 200: every item failed, each with a native
+// error. It returns what is wrong, or "".
+func batchRefused(body []byte) string {
+	var out struct {
+		Created, Skipped, Failed int
+		Results                  []struct {
+			Status string
+			Error  *struct{ Code, Message string }
+		}
+	}
+	if err := json.Unmarshal(body, &out); err != nil {
+		return "a batch answer that is not JSON"
+	}
+	if out.Created != 0 || out.Skipped != 0 || out.Failed != len(out.Results) || len(out.Results) == 0 {
+		return "a bad item that was not reported failed"
+	}
+	for _, r := range out.Results {
+		if r.Status != "failed" || r.Error == nil || r.Error.Code == "" || r.Error.Message == "" {
+			return "a failed item without its error"
+		}
 	}
 	return ""
 }
@@ -528,11 +576,11 @@ func (g *generator) bodyCases(valid string, root *jnode) {
 	if !g.rt.BodyOptional {
 		g.add("empty body", g.path, nil, true, 0)
 	}
-	// 1 MB in the first string member: refused for its size, with and
-	// without a Content-Length.
+	// 1 MB in the first string member (more than the route's cap, for a
+	// batch): refused for its size, with and without a Content-Length.
 	huge := root.clone()
 	if p := firstString(huge, nil); p != nil {
-		at(huge, p).raw = `"` + strings.Repeat("x", 1_000_000) + `"`
+		at(huge, p).raw = `"` + strings.Repeat("x", max(1_000_000, int(g.rt.MaxBody)+1)) + `"`
 		body := huge.bytes()
 		g.add("a 1 MB string", g.path, body, true, http.StatusRequestEntityTooLarge)
 		g.cases = append(g.cases, corpusCase{sf: g.sf, route: g.rt, name: "a 1 MB string, chunked", method: methodOf(g.rt),

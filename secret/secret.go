@@ -133,6 +133,21 @@ func PublicPrefix(s string) (string, bool) {
 // correct checksum. It reads no database: a mistyped, truncated or made-up
 // secret is refused here, before any lookup.
 func WellFormed(s string) bool {
+	if !Shaped(s) {
+		return false
+	}
+	var sum [checksumLen]byte
+	appendChecksum(sum[:0], s[:len(s)-checksumLen])
+	// The checksum is public data, so a plain comparison leaks nothing.
+	return string(sum[:]) == s[len(s)-checksumLen:]
+}
+
+// Shaped reports whether s has the layout of a Latchkey secret (a prefix
+// such as sk_live_, then the payload and checksum in their alphabet and
+// length) whether or not its checksum holds. Such a string that is not
+// WellFormed is a Latchkey secret mistyped, never another system's: the
+// verifier refuses it unread, and the import refuses it as a secret.
+func Shaped(s string) bool {
 	if len(s) > MaxLen {
 		return false
 	}
@@ -145,10 +160,7 @@ func WellFormed(s string) bool {
 			return false
 		}
 	}
-	var sum [checksumLen]byte
-	appendChecksum(sum[:0], s[:len(s)-checksumLen])
-	// The checksum is public data, so a plain comparison leaks nothing.
-	return string(sum[:]) == s[len(s)-checksumLen:]
+	return true
 }
 
 // split parses a secret known to be well formed.

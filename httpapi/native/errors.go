@@ -56,9 +56,25 @@ func writeErrorJSON(w http.ResponseWriter, status int, code, message string, fie
 	web.WriteJSON(w, status, errorBody{errorJSON{Code: code, Message: message, Fields: fields}})
 }
 
-// writeError maps an error to this surface's status, code and message: the
-// one place where that mapping lives.
+// writeError writes err in this surface's format, with the headers and
+// the log line its status calls for.
 func (s *surface) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, e := errorOf(err)
+	switch status {
+	case http.StatusTooManyRequests:
+		web.SetThrottled(w, err)
+	case http.StatusServiceUnavailable:
+		web.LogUnavailable(s.logger, r, err)
+		web.SetRetryAfter(w)
+	case http.StatusInternalServerError:
+		s.logger.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeErrorJSON(w, status, e.Code, e.Message, e.Fields)
+}
+
+// errorOf maps an error to this surface's status, code and message: the
+// one place where that mapping lives.
+func errorOf(err error) (int, errorJSON) {
 	var (
 		bodyErr  *web.BodyError
 		fieldErr *fieldErrors
@@ -66,9 +82,8 @@ func (s *surface) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	)
 	switch {
 	case errors.As(err, &queryErr):
-		writeErrorJSON(w, http.StatusBadRequest, "invalid_request", queryErr.Message,
-			[]fieldError{{Field: queryErr.Param, Message: queryErr.Message}})
-		return
+		return http.StatusBadRequest, errorJSON{"invalid_request", queryErr.Message,
+			[]fieldError{{Field: queryErr.Param, Message: queryErr.Message}}}
 	case errors.As(err, &bodyErr):
 		code := map[int]string{
 			http.StatusRequestEntityTooLarge: "payload_too_large",
@@ -83,11 +98,9 @@ func (s *surface) writeError(w http.ResponseWriter, r *http.Request, err error) 
 				fields = append(fields, fieldError{Field: bodyErr.Field, Message: bodyErr.Message})
 			}
 		}
-		writeErrorJSON(w, bodyErr.Status, code, bodyErr.Message, fields)
-		return
+		return bodyErr.Status, errorJSON{code, bodyErr.Message, fields}
 	case errors.As(err, &fieldErr):
-		writeErrorJSON(w, http.StatusBadRequest, "invalid_request", "The request is invalid; see fields.", fieldErr.list)
-		return
+		return http.StatusBadRequest, errorJSON{"invalid_request", "The request is invalid; see fields.", fieldErr.list}
 	}
 	msg := latchkey.ErrorMessage(err)
 	switch latchkey.ErrorCode(err) {
@@ -96,24 +109,20 @@ func (s *surface) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		if f := latchkey.ErrorField(err); f != "" {
 			fields = append(fields, fieldError{Field: f, Message: msg})
 		}
-		writeErrorJSON(w, http.StatusBadRequest, "invalid_request", msg, fields)
+		return http.StatusBadRequest, errorJSON{"invalid_request", msg, fields}
 	case latchkey.EUNAUTHORIZED:
-		writeErrorJSON(w, http.StatusUnauthorized, "unauthorized", msg, nil)
+		return http.StatusUnauthorized, errorJSON{Code: "unauthorized", Message: msg}
 	case latchkey.ETHROTTLED:
-		web.SetThrottled(w, err)
-		writeErrorJSON(w, http.StatusTooManyRequests, "throttled", msg, nil)
+		return http.StatusTooManyRequests, errorJSON{Code: "throttled", Message: msg}
 	case latchkey.EFORBIDDEN:
-		writeErrorJSON(w, http.StatusForbidden, "forbidden", msg, nil)
+		return http.StatusForbidden, errorJSON{Code: "forbidden", Message: msg}
 	case latchkey.ENOTFOUND:
-		writeErrorJSON(w, http.StatusNotFound, "not_found", msg, nil)
+		return http.StatusNotFound, errorJSON{Code: "not_found", Message: msg}
 	case latchkey.ECONFLICT, latchkey.ELIMIT:
-		writeErrorJSON(w, http.StatusConflict, "conflict", msg, nil)
+		return http.StatusConflict, errorJSON{Code: "conflict", Message: msg}
 	case latchkey.EUNAVAILABLE:
-		web.LogUnavailable(s.logger, r, err)
-		web.SetRetryAfter(w)
-		writeErrorJSON(w, http.StatusServiceUnavailable, "unavailable", msg, nil)
+		return http.StatusServiceUnavailable, errorJSON{Code: "unavailable", Message: msg}
 	default:
-		s.logger.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
-		writeErrorJSON(w, http.StatusInternalServerError, "internal", "Internal error.", nil)
+		return http.StatusInternalServerError, errorJSON{Code: "internal", Message: "Internal error."}
 	}
 }

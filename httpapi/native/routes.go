@@ -13,12 +13,14 @@ package native
 import (
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/auth"
 	"github.com/latchkey/latchkey/core"
 	"github.com/latchkey/latchkey/httpapi/web"
+	"github.com/latchkey/latchkey/importhash"
 )
 
 // route is one line of the table below.
@@ -47,6 +49,8 @@ type route struct {
 	body         *web.Field
 	bodyOptional bool
 	query        []web.Field
+	// maxBody caps the body if it may be larger than web.MaxBodyBytes.
+	maxBody int64
 }
 
 // routes is the one place the surface's routes are listed. Add a route by
@@ -60,12 +64,19 @@ func (s *surface) routes() []route {
 		{pattern: "PATCH /v1/apps/{appId}", operationID: "UpdateApp", orgParam: "appId", handle: s.updateApp, body: appBody()},
 		{pattern: "DELETE /v1/apps/{appId}", operationID: "DeleteApp", orgParam: "appId", handle: s.deleteApp},
 
+		{pattern: "POST /v1/apps/{appId}/integrations", operationID: "CreateIntegration", orgParam: "appId", handle: s.createIntegration, body: integrationBody()},
+		{pattern: "GET /v1/apps/{appId}/integrations", operationID: "ListIntegrations", orgParam: "appId", handle: s.listIntegrations, query: pageParams()},
+		{pattern: "GET /v1/apps/{appId}/integrations/{integrationId}", operationID: "GetIntegration", orgParam: "appId", handle: s.getIntegration},
+		{pattern: "PATCH /v1/apps/{appId}/integrations/{integrationId}", operationID: "UpdateIntegration", orgParam: "appId", handle: s.updateIntegration, body: integrationUpdateBody()},
+		{pattern: "DELETE /v1/apps/{appId}/integrations/{integrationId}", operationID: "DeleteIntegration", orgParam: "appId", handle: s.deleteIntegration},
+
 		{pattern: "POST /v1/keys", operationID: "CreateKey", handle: s.createKey, body: keyBody()},
 		{pattern: "GET /v1/keys", operationID: "ListKeys", handle: s.listKeys, query: keyListQuery()},
 		{pattern: "GET /v1/keys/{id}", operationID: "GetKey", handle: s.getKey},
 		{pattern: "PATCH /v1/keys/{id}", operationID: "UpdateKey", handle: s.updateKey, body: keyBody()},
 		{pattern: "DELETE /v1/keys/{id}", operationID: "DeleteKey", handle: s.deleteKey},
 		{pattern: "POST /v1/keys/{id}/roll", operationID: "RollKey", handle: s.rollKey, body: rollBody(), bodyOptional: true},
+		{pattern: "POST /v1/keys/import", operationID: "ImportKeys", handle: s.importKeys, body: importBody(), maxBody: maxImportBodyBytes},
 		{pattern: "GET /v1/keys/{id}/usage", operationID: "GetKeyUsage", handle: s.keyUsage, query: usageQuery()},
 
 		{pattern: "GET /v1/whoami", operationID: "WhoAmI", anyKey: true, handle: s.whoami},
@@ -93,7 +104,7 @@ func Routes() []web.Route {
 			method, path = "", rt.pattern
 		}
 		out[i] = web.Route{Method: method, Path: path, OperationID: rt.operationID,
-			Body: rt.body, BodyOptional: rt.bodyOptional, Query: rt.query}
+			Body: rt.body, BodyOptional: rt.bodyOptional, MaxBody: rt.maxBody, Query: rt.query}
 	}
 	return out
 }
@@ -117,6 +128,19 @@ func appBody() *web.Field {
 		{Name: "name", Type: web.String},
 		{Name: "metadata", Type: web.Object, Nullable: true}, // flat: strings, numbers, booleans
 	}}
+}
+
+// importBody is POST /v1/keys/import's: keys, each a key body with the
+// import's own members.
+func importBody() *web.Field {
+	item := *keyBody()
+	item.Members = append(slices.Clip(item.Members),
+		web.Field{Name: "id", Type: web.String},
+		web.Field{Name: "secret", Type: web.String},
+		web.Field{Name: "hash", Type: web.String},
+		web.Field{Name: "hashAlgorithm", Type: web.String, Enum: importhash.Algorithms},
+	)
+	return &web.Field{Type: web.Object, Strict: true, Members: []web.Field{{Name: "keys", Type: web.Array, Items: &item}}}
 }
 
 func keyBody() *web.Field {

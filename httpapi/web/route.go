@@ -17,6 +17,9 @@ type Route struct {
 	Body *Field
 	// BodyOptional says the body may be left out altogether.
 	BodyOptional bool
+	// MaxBody caps the body, in bytes; 0 means MaxBodyBytes. Only batches
+	// take more.
+	MaxBody int64
 	// Query lists the query parameters the route reads.
 	Query []Field
 }

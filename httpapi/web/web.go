@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -47,20 +48,26 @@ func (e *BodyError) Error() string { return e.Message }
 // surface then ignores, so that what a surface stores is what was sent.
 // Unknown members are the caller's to refuse or ignore.
 func DecodeObject(w http.ResponseWriter, r *http.Request) (map[string]json.RawMessage, error) {
+	return DecodeObjectUpTo(w, r, MaxBodyBytes)
+}
+
+// DecodeObjectUpTo is DecodeObject with a cap of limit bytes (a multiple of
+// 1000), for the few routes whose bodies are batches.
+func DecodeObjectUpTo(w http.ResponseWriter, r *http.Request, limit int64) (map[string]json.RawMessage, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
 			return nil, &BodyError{Status: http.StatusUnsupportedMediaType, Message: "Content-Type must be application/json"}
 		}
 	}
-	if r.ContentLength > MaxBodyBytes {
-		return nil, tooLarge()
+	if r.ContentLength > limit {
+		return nil, tooLarge(limit)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var maxErr *http.MaxBytesError
 	switch {
 	case errors.As(err, &maxErr):
-		return nil, tooLarge()
+		return nil, tooLarge(limit)
 	case err != nil:
 		return nil, &BodyError{Status: http.StatusBadRequest, Message: "Could not read the request body"}
 	}
@@ -78,8 +85,8 @@ func DecodeObject(w http.ResponseWriter, r *http.Request) (map[string]json.RawMe
 	return obj, nil
 }
 
-func tooLarge() error {
-	return &BodyError{Status: http.StatusRequestEntityTooLarge, Message: "Request body is larger than 100 kB"}
+func tooLarge(limit int64) error {
+	return &BodyError{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("Request body is larger than %d kB", limit/1000)}
 }
 
 // WriteJSON writes v as JSON with the given status. The body has no trailing

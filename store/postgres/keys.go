@@ -123,6 +123,12 @@ func insertKey(ctx context.Context, tx pgx.Tx, k *latchkey.Key) error {
 			return err
 		}
 	}
+	if imp := k.Imported; imp != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO imported_secrets (key_id, algorithm, digest, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
+			k.ID, string(imp.Algorithm), imp.Digest, imp.CreatedAt, imp.ExpiresAt); err != nil {
+			return mapError(err, "secret")
+		}
+	}
 	// A node may remember this id as one that matched no key.
 	return logKeyChanges(ctx, tx, k.ID)
 }
@@ -170,6 +176,38 @@ func (s *Store) KeyBySecretHash(ctx context.Context, hash []byte) (_ *latchkey.K
 	return keys[0], nil
 }
 
+// KeyByImportedDigest implements latchkey.Store.
+func (s *Store) KeyByImportedDigest(ctx context.Context, digest []byte) (_ *latchkey.Key, err error) {
+	defer markUnavailable(&err)
+	keys, err := s.queryKeys(ctx, `id = (SELECT key_id FROM imported_secrets WHERE algorithm = 'sha256' AND digest = $1)`, digest)
+	if err != nil {
+		return nil, err
+	}
+	if len(keys) == 0 {
+		return nil, latchkey.NotFound("key")
+	}
+	return keys[0], nil
+}
+
+// AdoptSecret implements latchkey.Store. Deleting the imported row first
+// decides which of two adopters, on any nodes, wins: the row lock makes
+// the second wait, then delete nothing and get ENOTFOUND, inside a
+// transaction that then stores nothing.
+func (s *Store) AdoptSecret(ctx context.Context, keyID string, sec latchkey.Secret) (err error) {
+	defer markUnavailable(&err)
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `DELETE FROM imported_secrets WHERE key_id = $1 RETURNING expires_at`, textArg(keyID)).Scan(&sec.ExpiresAt)
+		if err != nil {
+			return mapError(err, "secret")
+		}
+		sec.ExpiresAt = utcPtr(sec.ExpiresAt)
+		if err := insertSecret(ctx, tx, keyID, sec); err != nil {
+			return err
+		}
+		return logKeyChanges(ctx, tx, keyID)
+	})
+}
+
 // ListKeys lists the keys owned exactly by owner.
 func (s *Store) ListKeys(ctx context.Context, owner latchkey.KeyOwner) (_ []*latchkey.Key, err error) {
 	defer markUnavailable(&err)
@@ -189,18 +227,20 @@ func (s *Store) RollKey(ctx context.Context, keyID string, next latchkey.Secret,
 		if err := mustAffect(tag, "key"); err != nil {
 			return err
 		}
-		if oldUntil == nil {
-			_, err = tx.Exec(ctx, `DELETE FROM key_secrets WHERE key_id = $1`, keyID)
-		} else {
-			// LEAST ignores NULL: a secret that never expired gets oldUntil.
-			_, err = tx.Exec(ctx, `UPDATE key_secrets SET expires_at = LEAST(expires_at, $1) WHERE key_id = $2`, *oldUntil, keyID)
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM key_secrets WHERE key_id = $1 AND expires_at IS NOT NULL AND expires_at <= $2`,
-			keyID, next.CreatedAt); err != nil {
-			return err
+		for _, table := range []string{"key_secrets", "imported_secrets"} {
+			if oldUntil == nil {
+				_, err = tx.Exec(ctx, `DELETE FROM `+table+` WHERE key_id = $1`, keyID)
+			} else {
+				// LEAST ignores NULL: a secret that never expired gets oldUntil.
+				_, err = tx.Exec(ctx, `UPDATE `+table+` SET expires_at = LEAST(expires_at, $1) WHERE key_id = $2`, *oldUntil, keyID)
+			}
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE key_id = $1 AND expires_at IS NOT NULL AND expires_at <= $2`,
+				keyID, next.CreatedAt); err != nil {
+				return err
+			}
 		}
 		if err := insertSecret(ctx, tx, keyID, next); err != nil {
 			return err
@@ -319,6 +359,27 @@ func (s *Store) loadSecrets(ctx context.Context, keys []*latchkey.Key) error {
 		sec.CreatedAt, sec.ExpiresAt = utc(sec.CreatedAt), utcPtr(sec.ExpiresAt)
 		k := byID[keyID]
 		k.Secrets = append(k.Secrets, sec)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows, err = s.pool.Query(ctx, `SELECT key_id, algorithm, digest, created_at, expires_at FROM imported_secrets
+		WHERE key_id = ANY($1)`, ids)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			keyID, algorithm string
+			imp              latchkey.ImportedSecret
+		)
+		if err := rows.Scan(&keyID, &algorithm, &imp.Digest, &imp.CreatedAt, &imp.ExpiresAt); err != nil {
+			return err
+		}
+		imp.Algorithm = latchkey.HashAlgorithm(algorithm)
+		imp.CreatedAt, imp.ExpiresAt = utc(imp.CreatedAt), utcPtr(imp.ExpiresAt)
+		byID[keyID].Imported = &imp
 	}
 	return rows.Err()
 }

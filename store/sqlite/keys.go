@@ -88,12 +88,27 @@ func insertKey(ctx context.Context, tx *sql.Tx, k *latchkey.Key) error {
 			return err
 		}
 	}
+	if k.Imported != nil {
+		if err := insertImported(ctx, tx, k.ID, k.Imported); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
 func insertSecret(ctx context.Context, tx *sql.Tx, keyID string, sec latchkey.Secret) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO key_secrets (hash, key_id, sealed, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
 		sec.Hash, keyID, sec.Sealed, formatTime(sec.CreatedAt), formatTimePtr(sec.ExpiresAt)); err != nil {
+		return mapError(err, "secret")
+	}
+	return nil
+}
+
+// insertImported stores a key's imported secret; a SHA-256 digest another
+// key has is ECONFLICT (subject "secret").
+func insertImported(ctx context.Context, tx *sql.Tx, keyID string, imp *latchkey.ImportedSecret) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO imported_secrets (key_id, algorithm, digest, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
+		keyID, string(imp.Algorithm), imp.Digest, formatTime(imp.CreatedAt), formatTimePtr(imp.ExpiresAt)); err != nil {
 		return mapError(err, "secret")
 	}
 	return nil
@@ -133,6 +148,37 @@ func (s *Store) KeyBySecretHash(ctx context.Context, hash []byte) (_ *latchkey.K
 	return keys[0], nil
 }
 
+// KeyByImportedDigest implements latchkey.Store.
+func (s *Store) KeyByImportedDigest(ctx context.Context, digest []byte) (_ *latchkey.Key, err error) {
+	defer markUnavailable(&err)
+	keys, err := s.queryKeys(ctx, `id = (SELECT key_id FROM imported_secrets WHERE algorithm = 'sha256' AND digest = ?)`, digest)
+	if err != nil {
+		return nil, err
+	}
+	if len(keys) == 0 {
+		return nil, latchkey.NotFound("key")
+	}
+	return keys[0], nil
+}
+
+// AdoptSecret implements latchkey.Store. Deleting the imported row first
+// decides which of two adopters wins: the loser deletes nothing and gets
+// ENOTFOUND, inside a transaction that then stores nothing.
+func (s *Store) AdoptSecret(ctx context.Context, keyID string, sec latchkey.Secret) (err error) {
+	defer markUnavailable(&err)
+	return s.inWriteTx(ctx, func(tx *sql.Tx) error {
+		var expiresAt sql.NullString
+		err := tx.QueryRowContext(ctx, `DELETE FROM imported_secrets WHERE key_id = ? RETURNING expires_at`, keyID).Scan(&expiresAt)
+		if err != nil {
+			return mapError(err, "secret")
+		}
+		if sec.ExpiresAt, err = parseTimePtr(expiresAt); err != nil {
+			return err
+		}
+		return insertSecret(ctx, tx, keyID, sec)
+	})
+}
+
 // ListKeys lists the keys owned exactly by owner.
 func (s *Store) ListKeys(ctx context.Context, owner latchkey.KeyOwner) (_ []*latchkey.Key, err error) {
 	defer markUnavailable(&err)
@@ -151,21 +197,23 @@ func (s *Store) RollKey(ctx context.Context, keyID string, next latchkey.Secret,
 		if err := mustAffect(res, "key"); err != nil {
 			return err
 		}
-		if oldUntil == nil {
-			_, err = tx.ExecContext(ctx, `DELETE FROM key_secrets WHERE key_id = ?`, keyID)
-		} else {
-			// Text order is time order (fixed-width UTC), so MIN picks the
-			// earlier end.
-			until := formatTime(*oldUntil)
-			_, err = tx.ExecContext(ctx, `UPDATE key_secrets SET expires_at = MIN(COALESCE(expires_at, ?), ?) WHERE key_id = ?`,
-				until, until, keyID)
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM key_secrets WHERE key_id = ? AND expires_at IS NOT NULL AND expires_at <= ?`,
-			keyID, formatTime(next.CreatedAt)); err != nil {
-			return err
+		for _, table := range []string{"key_secrets", "imported_secrets"} {
+			if oldUntil == nil {
+				_, err = tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE key_id = ?`, keyID)
+			} else {
+				// Text order is time order (fixed-width UTC), so MIN picks the
+				// earlier end.
+				until := formatTime(*oldUntil)
+				_, err = tx.ExecContext(ctx, `UPDATE `+table+` SET expires_at = MIN(COALESCE(expires_at, ?), ?) WHERE key_id = ?`,
+					until, until, keyID)
+			}
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE key_id = ? AND expires_at IS NOT NULL AND expires_at <= ?`,
+				keyID, formatTime(next.CreatedAt)); err != nil {
+				return err
+			}
 		}
 		return insertSecret(ctx, tx, keyID, next)
 	})
@@ -268,7 +316,12 @@ func (s *Store) loadSecrets(ctx context.Context, keys []*latchkey.Key) error {
 		byID[k.ID] = k
 		ids[i] = k.ID
 	}
-	return inChunks(ids, func(chunk []any) error { return s.loadSecretsOf(ctx, byID, chunk) })
+	return inChunks(ids, func(chunk []any) error {
+		if err := s.loadSecretsOf(ctx, byID, chunk); err != nil {
+			return err
+		}
+		return s.loadImportedOf(ctx, byID, chunk)
+	})
 }
 
 // loadSecretsOf fills the secrets of the keys with the given ids, all in
@@ -297,6 +350,36 @@ func (s *Store) loadSecretsOf(ctx context.Context, byID map[string]*latchkey.Key
 		}
 		k := byID[keyID]
 		k.Secrets = append(k.Secrets, sec)
+	}
+	return rows.Err()
+}
+
+// loadImportedOf fills the imported secrets of the keys with the given
+// ids, all in byID.
+func (s *Store) loadImportedOf(ctx context.Context, byID map[string]*latchkey.Key, ids []any) error {
+	rows, err := s.read.QueryContext(ctx, `SELECT key_id, algorithm, digest, created_at, expires_at FROM imported_secrets
+		WHERE key_id IN (`+placeholders(len(ids))+`)`, ids...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			keyID, algorithm, createdAt string
+			expiresAt                   sql.NullString
+			imp                         latchkey.ImportedSecret
+		)
+		if err := rows.Scan(&keyID, &algorithm, &imp.Digest, &createdAt, &expiresAt); err != nil {
+			return err
+		}
+		imp.Algorithm = latchkey.HashAlgorithm(algorithm)
+		if imp.CreatedAt, err = parseTime(createdAt); err != nil {
+			return err
+		}
+		if imp.ExpiresAt, err = parseTimePtr(expiresAt); err != nil {
+			return err
+		}
+		byID[keyID].Imported = &imp
 	}
 	return rows.Err()
 }

@@ -43,7 +43,7 @@ import (
 // subtest and must return a new, empty store, closed by open's own cleanup.
 func Run(t *testing.T, open func(t *testing.T) latchkey.Store) {
 	t.Helper()
-	for _, tc := range slices.Concat(suite, auditSuite, dashboardSuite) {
+	for _, tc := range slices.Concat(suite, auditSuite, dashboardSuite, importSuite) {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, open(t))
 		})
@@ -519,6 +519,15 @@ func diffKey(got, want *latchkey.Key) []string {
 			d.time(fmt.Sprintf("Secrets[%d].CreatedAt", i), g.CreatedAt, w.CreatedAt)
 			d.timePtr(fmt.Sprintf("Secrets[%d].ExpiresAt", i), g.ExpiresAt, w.ExpiresAt)
 		}
+	}
+	switch g, w := got.Imported, want.Imported; {
+	case (g == nil) != (w == nil):
+		d.add("Imported = %v, want %v", g, w)
+	case g != nil:
+		d.str("Imported.Algorithm", string(g.Algorithm), string(w.Algorithm))
+		d.bytes("Imported.Digest", g.Digest, w.Digest)
+		d.time("Imported.CreatedAt", g.CreatedAt, w.CreatedAt)
+		d.timePtr("Imported.ExpiresAt", g.ExpiresAt, w.ExpiresAt)
 	}
 	d.time("CreatedAt", got.CreatedAt, want.CreatedAt)
 	d.time("UpdatedAt", got.UpdatedAt, want.UpdatedAt)
