@@ -63,16 +63,19 @@ func (s *surface) importKeys(w http.ResponseWriter, r *http.Request, p *latchkey
 	}
 
 	out := importJSON{Results: make([]importResultJSON, len(items))}
-	var specs []core.ImportSpec
-	var at []int // the item index of each spec
+	var (
+		specs []core.ImportSpec
+		at    []int  // the item index of each spec
+		given []bool // whether the item named its id, which a failure then reports
+	)
 	for i, raw := range items {
-		spec, err := readImportItem(raw, s.cfg, p)
+		spec, named, err := readImportItem(raw, s.cfg, p)
 		if err != nil {
 			_, e := errorOf(err)
 			out.Results[i] = importResultJSON{Index: i, Status: string(core.ImportFailed), ID: spec.ID, Error: &e}
 			continue
 		}
-		specs, at = append(specs, spec), append(at, i)
+		specs, at, given = append(specs, spec), append(at, i), append(given, named)
 	}
 	if len(specs) > 0 {
 		results, err := s.svc.ImportKeys(r.Context(), p, specs)
@@ -85,6 +88,9 @@ func (s *surface) importKeys(w http.ResponseWriter, r *http.Request, p *latchkey
 			if res.Err != nil {
 				_, e := errorOf(res.Err)
 				out.Results[i].Error = &e
+				if !given[j] {
+					out.Results[i].ID = "" // no key has the id made for it
+				}
 			}
 		}
 	}
@@ -103,15 +109,15 @@ func (s *surface) importKeys(w http.ResponseWriter, r *http.Request, p *latchkey
 }
 
 // readImportItem reads one item of an import: a key body with the import's
-// own members. Problems are field errors relative to the item.
-func readImportItem(raw json.RawMessage, cfg web.Config, p *latchkey.Principal) (core.ImportSpec, error) {
+// own members. Problems are field errors relative to the item. named says
+// whether the item gave the key's id; if not, the key gets a new native id.
+func readImportItem(raw json.RawMessage, cfg web.Config, p *latchkey.Principal) (spec core.ImportSpec, named bool, _ error) {
 	var errs fieldErrors
 	var obj body
 	if json.Unmarshal(raw, &obj) != nil || obj == nil {
 		errs.add("", "Must be a key object.")
-		return core.ImportSpec{}, &errs
+		return spec, false, &errs
 	}
-	var spec core.ImportSpec
 	imported := map[string]string{}
 	for _, name := range importMembers {
 		raw, ok := obj[name]
@@ -130,6 +136,7 @@ func readImportItem(raw json.RawMessage, cfg web.Config, p *latchkey.Principal) 
 			errs.add("id", "Must be 1 to %d letters, digits, '_', '-' and '.', not dots alone.", maxImportIDLen)
 		}
 	}
+	named = spec.ID != ""
 	sec, hasSecret := imported["secret"]
 	hash, hasHash := imported["hash"]
 	alg, hasAlg := imported["hashAlgorithm"]
@@ -149,7 +156,7 @@ func readImportItem(raw json.RawMessage, cfg web.Config, p *latchkey.Principal) 
 			errs.add("hashAlgorithm", "Must be one of %s.", strings.Join(importhash.Algorithms, ", "))
 		case err != nil:
 			errs.add("hash", "%s.", upperFirst(err.Error()))
-		case a.Salted() && spec.ID == "":
+		case a.Salted() && !named:
 			errs.add("id", "Required with a %s hash: the key is found by its id (clients present id:secret).", alg)
 		default:
 			spec.Hash = &latchkey.ImportedSecret{Algorithm: a, Digest: digest}
@@ -175,17 +182,20 @@ func readImportItem(raw json.RawMessage, cfg web.Config, p *latchkey.Principal) 
 		in.keyType.put(want)
 	}
 	if err := errs.err(); err != nil {
-		return spec, err
+		return spec, named, err
 	}
 	spec.Owner = principalOwner(p)
 	if in.owner.set {
 		var err error
 		if spec.Owner, err = in.owner.v.keyOwner(p); err != nil {
-			return spec, err
+			return spec, named, err
 		}
 	}
 	spec.Name, spec.Prefix, spec.Policy = in.name.v, in.prefix.v, in.newPolicy(p)
-	return spec, nil
+	if !named {
+		spec.ID = newKeyID() // as POST /v1/keys would
+	}
+	return spec, named, nil
 }
 
 // validImportID reports whether an imported key may keep id: ids appear in
