@@ -44,8 +44,11 @@ func (s *stack) verifyCredential(t *testing.T, credential string) verdict {
 	return s.verify(t, s.admin, string(b))
 }
 
-func sha256Hex(s string) string    { d := sha256.Sum256([]byte(s)); return hex.EncodeToString(d[:]) }
-func sha256Base64(s string) string { d := sha256.Sum256([]byte(s)); return base64.StdEncoding.EncodeToString(d[:]) }
+func sha256Hex(s string) string { d := sha256.Sum256([]byte(s)); return hex.EncodeToString(d[:]) }
+func sha256Base64(s string) string {
+	d := sha256.Sum256([]byte(s))
+	return base64.StdEncoding.EncodeToString(d[:])
+}
 
 func bcryptOf(t *testing.T, s string) string {
 	h, err := bcrypt.GenerateFromPassword([]byte(s), bcrypt.MinCost)
