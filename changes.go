@@ -1,9 +1,13 @@
 package latchkey
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // KeyChanges is what a KeyChangeFeed reports: the keys that changed or went
-// away in transactions committed since the previous report.
+// away in transactions committed since the previous report, and how long
+// ago those transactions committed.
 type KeyChanges struct {
 	// KeyIDs are the keys that changed (policy, secrets, owner) or were
 	// deleted, cascades included; a key may appear more than once.
@@ -12,6 +16,22 @@ type KeyChanges struct {
 	// master-key rotation), or changes the feed can no longer list one by
 	// one. A cache must then forget everything.
 	All bool
+	// Lags tells, for each transaction whose changes are in KeyIDs or All
+	// and whose commit time the feed knows, how long before ReadAt it
+	// committed: one entry per transaction (however many keys it changed),
+	// in the order they committed, so the longest first. Both ends are
+	// read on one clock, the store's (as the transaction commits, just
+	// before it becomes visible, and as the feed reads), so a lag is free
+	// of any skew between the nodes' clocks; it is never negative. A
+	// transaction logged before the store recorded commit times has no
+	// entry, nor has an All that says the feed lost track. For metrics:
+	// nothing else depends on it.
+	Lags []time.Duration
+	// ReadAt is the instant, on this node's clock, that Lags run up to:
+	// when the feed received the changes, later than the store's reading
+	// of its clock by at most the trip back. At ReadAt+d a transaction has
+	// been committed for its lag plus d. Every report with Lags sets it.
+	ReadAt time.Time
 }
 
 // KeyChangeFeed follows the changes to keys committed through every node

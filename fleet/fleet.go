@@ -19,6 +19,10 @@
 // Follower tells the cache so (Cache.Unreachable), and the cache goes on
 // answering for the keys it holds, without the changes made meanwhile,
 // until a read succeeds again and applies them.
+//
+// For metrics, a Follower reports how old its view may be (SyncAge) and,
+// to an observer set with ObserveChangeLags, how long each change took from
+// its commit, on whichever node, to being applied here.
 package fleet
 
 import (
@@ -58,6 +62,10 @@ type Follower struct {
 	syncedAt atomic.Int64
 	stop     context.CancelFunc
 	done     sync.WaitGroup
+
+	// observeLag, if set, is given the lag of each change applied (see
+	// ObserveChangeLags).
+	observeLag atomic.Pointer[func(lag time.Duration)]
 }
 
 // Follow starts following feed into cache, with maxStaleness as the bound
@@ -173,9 +181,40 @@ func (f *Follower) sync(ctx context.Context) error {
 	case len(changes.KeyIDs) > 0:
 		f.cache.Forget(changes.KeyIDs...)
 	}
+	applied := f.now()
 	f.cache.TrustUntil(start.Add(f.maxStaleness))
 	f.syncedAt.Store(start.UnixNano())
+	if observe := f.observeLag.Load(); observe != nil && len(changes.Lags) > 0 {
+		// Each lag runs up to ReadAt; this node then took until applied.
+		var local time.Duration
+		if !changes.ReadAt.IsZero() {
+			local = max(applied.Sub(changes.ReadAt), 0)
+		}
+		for _, lag := range changes.Lags {
+			(*observe)(lag + local)
+		}
+	}
 	return nil
+}
+
+// ObserveChangeLags has observe called, from then on, once for each
+// committed transaction whose key changes the Follower applies, with its
+// lag: the time from its commit, on whichever node (this one included), to
+// this node's cache having forgotten its keys (Forget or Purge returned).
+// It is the store's measure of how long the transaction had been committed
+// when the feed read it (latchkey.KeyChanges.Lags, on the store's clock,
+// so free of skew between the nodes' clocks) plus this node's time from
+// that read to the cache's forgetting. Transactions whose commit time the
+// feed does not know are not observed. observe is called from the
+// Follower's goroutine, one call at a time, and must be quick; a later call
+// of ObserveChangeLags replaces it, and nil stops the calls. For metrics
+// (metrics.WatchFleet).
+func (f *Follower) ObserveChangeLags(observe func(lag time.Duration)) {
+	if observe == nil {
+		f.observeLag.Store(nil)
+		return
+	}
+	f.observeLag.Store(&observe)
 }
 
 // InStep reports whether the cache is trusted now: the last successful read

@@ -22,6 +22,8 @@ type memFeed struct {
 	mu       sync.Mutex
 	pending  []string
 	all      bool
+	lags     []time.Duration
+	noReadAt bool
 	nextErr  error
 	reads    int
 	doorbell chan struct{}
@@ -39,8 +41,11 @@ func (m *memFeed) Next(ctx context.Context) (latchkey.KeyChanges, error) {
 	if m.nextErr != nil {
 		return latchkey.KeyChanges{}, m.nextErr
 	}
-	c := latchkey.KeyChanges{KeyIDs: m.pending, All: m.all}
-	m.pending, m.all = nil, false
+	c := latchkey.KeyChanges{KeyIDs: m.pending, All: m.all, Lags: m.lags}
+	if !m.noReadAt {
+		c.ReadAt = time.Now()
+	}
+	m.pending, m.all, m.lags = nil, false, nil
 	return c, nil
 }
 
@@ -114,13 +119,29 @@ func (c *memCache) state() (forgotten []string, purges int, until time.Time) {
 	return slices.Clone(c.forgotten), c.purges, c.until
 }
 
+// commitLagged adds a change to keys by transactions committed lags before
+// the next read, and rings the doorbell.
+func (m *memFeed) commitLagged(ids []string, lags ...time.Duration) {
+	m.mu.Lock()
+	m.pending = append(m.pending, ids...)
+	m.lags = append(m.lags, lags...)
+	m.mu.Unlock()
+	m.doorbell <- struct{}{}
+}
+
 // eventually polls cond for up to 5 s.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	eventuallyWithin(t, 5*time.Second, what, cond)
+}
+
+// eventuallyWithin polls cond for up to d.
+func eventuallyWithin(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("after 5 s: %s", what)
+			t.Fatalf("after %v: %s", d, what)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -251,5 +272,98 @@ func TestServingStaleEnds(t *testing.T) {
 			t.Errorf("after a failed read the cache is trusted until %v, want %v as the last successful read said", until, vouched)
 		}
 		f.Close()
+	}
+}
+
+// slowCache is a memCache that takes at least delay to forget.
+type slowCache struct {
+	memCache
+	delay time.Duration
+}
+
+func (c *slowCache) Forget(ids ...string) {
+	time.Sleep(c.delay)
+	c.memCache.Forget(ids...)
+}
+
+// lagLog records the lags a Follower observes, and what the cache had
+// forgotten at each.
+type lagLog struct {
+	mu        sync.Mutex
+	lags      []time.Duration
+	forgotten [][]string
+}
+
+func (l *lagLog) observer(c *memCache) func(time.Duration) {
+	return func(lag time.Duration) {
+		forgotten, _, _ := c.state()
+		l.mu.Lock()
+		l.lags = append(l.lags, lag)
+		l.forgotten = append(l.forgotten, forgotten)
+		l.mu.Unlock()
+	}
+}
+
+func (l *lagLog) get() ([]time.Duration, [][]string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.lags), slices.Clone(l.forgotten)
+}
+
+// Each lag the feed reports is observed once the cache has forgotten the
+// keys, in the feed's order, plus the time from the read to forgetting.
+func TestChangeLagsObserved(t *testing.T) {
+	feed, cache := newMemFeed(), &slowCache{delay: 30 * time.Millisecond}
+	f := Follow(feed, cache, time.Hour, discard)
+	defer f.Close()
+	var log lagLog
+	f.ObserveChangeLags(log.observer(&cache.memCache))
+	eventually(t, "in step after the first read", f.InStep)
+	start := time.Now()
+	feed.commitLagged([]string{"key_a", "key_b", "key_c"}, 300*time.Millisecond, 100*time.Millisecond)
+	eventually(t, "two lags observed", func() bool { lags, _ := log.get(); return len(lags) >= 2 })
+	ran := time.Since(start)
+	lags, forgotten := log.get()
+	if len(lags) != 2 {
+		t.Fatalf("observed %v, want two lags", lags)
+	}
+	for i, reported := range []time.Duration{300 * time.Millisecond, 100 * time.Millisecond} {
+		// Forgetting took at least the cache's delay, and all this no
+		// longer than the test waited.
+		if lags[i] < reported+cache.delay || lags[i] > reported+ran {
+			t.Errorf("lag %d observed as %v: want the reported %v, plus at least %v and at most %v", i, lags[i], reported, cache.delay, ran)
+		}
+		if !slices.Equal(forgotten[i], []string{"key_a", "key_b", "key_c"}) {
+			t.Errorf("lag %d observed when the cache had forgotten only %v", i, forgotten[i])
+		}
+	}
+
+	// A purge applies changes too.
+	feed.mu.Lock()
+	feed.all = true
+	feed.mu.Unlock()
+	feed.commitLagged(nil, time.Millisecond)
+	eventually(t, "the purge's lag observed", func() bool { lags, _ := log.get(); return len(lags) == 3 })
+	if _, purges, _ := cache.state(); purges != 1 {
+		t.Fatalf("%d purges", purges)
+	}
+
+	// A feed that tells no ReadAt: the lag as reported, nothing added.
+	feed.mu.Lock()
+	feed.noReadAt = true
+	feed.mu.Unlock()
+	feed.commitLagged([]string{"key_d"}, 7*time.Millisecond)
+	eventually(t, "the fourth lag observed", func() bool { lags, _ := log.get(); return len(lags) == 4 })
+	if lags, _ := log.get(); lags[3] != 7*time.Millisecond {
+		t.Fatalf("without ReadAt, observed %v for a reported 7ms", lags[3])
+	}
+
+	// Changes without lags, and after ObserveChangeLags(nil), observe nothing.
+	feed.commit(true, "key_e")
+	f.ObserveChangeLags(nil)
+	feed.commitLagged([]string{"key_f"}, time.Millisecond)
+	eventually(t, "key_e and key_f forgotten", func() bool { got, _, _ := cache.state(); return slices.Contains(got, "key_f") })
+	if lags, _ := log.get(); len(lags) != 4 {
+		t.Fatalf("observed %v, want no more than the four", lags)
 	}
 }

@@ -9,6 +9,22 @@
 //	latchkey_usage_flush_lag_seconds                  time since the last successful usage flush
 //	latchkey_usage_flush_failures_total
 //	latchkey_fleet_sync_age_seconds                   time since the last successful read of the change feed began
+//	latchkey_fleet_change_lag_seconds                 time from a key change's commit to this node applying it
+//
+// The two fleet families exist only on the nodes of a fleet (PostgreSQL).
+// latchkey_fleet_change_lag_seconds is a histogram with one observation
+// per committed transaction that changed keys, through any node (this one
+// included, though its own cache forgot them at once): the time from its
+// commit to this node's verifier having forgotten the keys it changed. It
+// is PostgreSQL's clock_timestamp() when this node read the change feed
+// minus the one a trigger took as the transaction committed (one clock, so
+// free of any skew between the nodes' clocks), plus this node's own time
+// from that read to the forgetting. The commit's instant is taken just
+// before the commit becomes visible: the lag leaves out only the end of
+// the commit itself (its write to disk, any wait for synchronous
+// replicas). Changes a node could not read one by one (it purged its cache
+// after losing track for too long) are not observed: the sync age shows
+// those. Its buckets (ChangeLagBuckets) run from 1 ms to 60 s.
 //
 // route is the net/http ServeMux pattern that matched (such as
 // "GET /v1/keys/{id}"), never the raw path, so that its values are
@@ -46,6 +62,14 @@ const Unmatched = "unmatched"
 // answers in microseconds) to seconds (a slow store).
 var DurationBuckets = []float64{
 	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+}
+
+// ChangeLagBuckets are the buckets, in seconds, of
+// latchkey_fleet_change_lag_seconds: from a millisecond (the doorbell
+// rings at once and the read is quick) to a minute (a node that cannot read
+// the change feed, or a database slow to answer).
+var ChangeLagBuckets = []float64{
+	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
 }
 
 // Metrics holds a registry and Latchkey's families in it. Make one with New.
@@ -200,15 +224,33 @@ type SyncAge interface {
 	SyncAge() time.Duration
 }
 
+// Fleet is what WatchFleet watches: fleet.Follower is one.
+type Fleet interface {
+	SyncAge
+	// ObserveChangeLags has observe called, from then on, with the lag of
+	// each committed transaction of key changes that the node applies:
+	// the time from its commit to the node's cache having forgotten its
+	// keys.
+	ObserveChangeLags(observe func(lag time.Duration))
+}
+
 // WatchFleet exports latchkey_fleet_sync_age_seconds, read from f at each
 // scrape: how old this node's knowledge of the other nodes' key changes
 // may be. A change committed elsewhere is applied here at most this long
 // after its commit, plus the read itself. Before the first successful
-// read it is -1. Call it once.
-func (m *Metrics) WatchFleet(f SyncAge) {
+// read it is -1. It also exports latchkey_fleet_change_lag_seconds, the
+// histogram of the lags f observes from then on (see the package
+// documentation). Call it once.
+func (m *Metrics) WatchFleet(f Fleet) {
 	if m == nil {
 		return
 	}
+	lag := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: Namespace, Name: "fleet_change_lag_seconds",
+		Help: "Time from the commit of a transaction that changed keys, on any node of the fleet, to this node having applied it (forgotten the keys): " +
+			"PostgreSQL's clock from the commit to this node's read of the change feed, plus this node's time from the read to forgetting.",
+		Buckets: ChangeLagBuckets,
+	})
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: Namespace, Name: "fleet_sync_age_seconds",
 		Help: "Time since the last successful read of the fleet's key-change feed began (-1 before the first): how stale this node's view of other nodes' key changes may be.",
@@ -217,7 +259,8 @@ func (m *Metrics) WatchFleet(f SyncAge) {
 			return d.Seconds()
 		}
 		return -1
-	}))
+	}), lag)
+	f.ObserveChangeLags(func(d time.Duration) { lag.Observe(d.Seconds()) })
 }
 
 // methodLabel bounds the method label: a client may send any token.

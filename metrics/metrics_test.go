@@ -79,9 +79,15 @@ type flushStats struct {
 func (f *flushStats) FlushLag() time.Duration { return f.lag }
 func (f *flushStats) FlushFailures() int64    { return f.failures }
 
-type syncAge struct{ d time.Duration }
+// syncAge is a fleet follower: its sync age is d, and observe is the
+// observer WatchFleet gave it.
+type syncAge struct {
+	d       time.Duration
+	observe func(time.Duration)
+}
 
-func (s *syncAge) SyncAge() time.Duration { return s.d }
+func (s *syncAge) SyncAge() time.Duration                  { return s.d }
+func (s *syncAge) ObserveChangeLags(o func(time.Duration)) { s.observe = o }
 
 // The Watch* families read their sources at each scrape.
 func TestWatched(t *testing.T) {
@@ -121,6 +127,69 @@ latchkey_usage_flush_failures_total 3
 latchkey_usage_flush_lag_seconds 0
 latchkey_verifier_cache_lookups_total{result="hit"} 10
 latchkey_verifier_cache_lookups_total{result="miss"} 1
+`)
+}
+
+// WatchFleet hooks the follower's change lags to a histogram from 1 ms to
+// 60 s, in seconds.
+func TestChangeLag(t *testing.T) {
+	m := metrics.New()
+	f := &syncAge{}
+	m.WatchFleet(f)
+	if f.observe == nil {
+		t.Fatal("WatchFleet set no change lag observer")
+	}
+	const help = `
+# HELP latchkey_fleet_change_lag_seconds Time from the commit of a transaction that changed keys, on any node of the fleet, to this node having applied it (forgotten the keys): PostgreSQL's clock from the commit to this node's read of the change feed, plus this node's time from the read to forgetting.
+# TYPE latchkey_fleet_change_lag_seconds histogram
+`
+	want := func(text string) {
+		t.Helper()
+		if err := testutil.GatherAndCompare(m.Registry(), strings.NewReader(help+text), "latchkey_fleet_change_lag_seconds"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Exported, empty, from the start.
+	want(`latchkey_fleet_change_lag_seconds_bucket{le="0.001"} 0
+latchkey_fleet_change_lag_seconds_bucket{le="0.0025"} 0
+latchkey_fleet_change_lag_seconds_bucket{le="0.005"} 0
+latchkey_fleet_change_lag_seconds_bucket{le="0.01"} 0
+latchkey_fleet_change_lag_seconds_bucket{le="0.025"} 0
+latchkey_fleet_change_lag_seconds_bucket{le="0.05"} 0
+latchkey_fleet_change_lag_seconds_bucket{le="0.1"} 0
+latchkey_fleet_change_lag_seconds_bucket{le="0.25"} 0
+latchkey_fleet_change_lag_seconds_bucket{le="0.5"} 0
+latchkey_fleet_change_lag_seconds_bucket{le="1"} 0
+latchkey_fleet_change_lag_seconds_bucket{le="2.5"} 0
+latchkey_fleet_change_lag_seconds_bucket{le="5"} 0
+latchkey_fleet_change_lag_seconds_bucket{le="10"} 0
+latchkey_fleet_change_lag_seconds_bucket{le="30"} 0
+latchkey_fleet_change_lag_seconds_bucket{le="60"} 0
+latchkey_fleet_change_lag_seconds_bucket{le="+Inf"} 0
+latchkey_fleet_change_lag_seconds_sum 0
+latchkey_fleet_change_lag_seconds_count 0
+`)
+	f.observe(3 * time.Millisecond)
+	f.observe(1500 * time.Millisecond)
+	f.observe(2 * time.Minute)
+	want(`latchkey_fleet_change_lag_seconds_bucket{le="0.001"} 0
+latchkey_fleet_change_lag_seconds_bucket{le="0.0025"} 0
+latchkey_fleet_change_lag_seconds_bucket{le="0.005"} 1
+latchkey_fleet_change_lag_seconds_bucket{le="0.01"} 1
+latchkey_fleet_change_lag_seconds_bucket{le="0.025"} 1
+latchkey_fleet_change_lag_seconds_bucket{le="0.05"} 1
+latchkey_fleet_change_lag_seconds_bucket{le="0.1"} 1
+latchkey_fleet_change_lag_seconds_bucket{le="0.25"} 1
+latchkey_fleet_change_lag_seconds_bucket{le="0.5"} 1
+latchkey_fleet_change_lag_seconds_bucket{le="1"} 1
+latchkey_fleet_change_lag_seconds_bucket{le="2.5"} 2
+latchkey_fleet_change_lag_seconds_bucket{le="5"} 2
+latchkey_fleet_change_lag_seconds_bucket{le="10"} 2
+latchkey_fleet_change_lag_seconds_bucket{le="30"} 2
+latchkey_fleet_change_lag_seconds_bucket{le="60"} 2
+latchkey_fleet_change_lag_seconds_bucket{le="+Inf"} 3
+latchkey_fleet_change_lag_seconds_sum 121.503
+latchkey_fleet_change_lag_seconds_count 3
 `)
 }
 

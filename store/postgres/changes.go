@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -20,6 +21,13 @@ import (
 // Creations are logged too: a node may have remembered a key id that
 // matched no key (ids can be chosen through the Rebilly surface), and must
 // forget that once the key exists.
+//
+// Each row also holds when its transaction committed (committed_at, set by
+// a deferred trigger as the transaction commits: see
+// migrations/0009_change_times.sql), and each read takes PostgreSQL's
+// clock_timestamp() with the rows, so that the feed can tell how long each
+// change had been committed when this node read it (latchkey.KeyChanges
+// Lags) on the database's clock alone, whatever the nodes' clocks say.
 
 // changesChannel is the LISTEN/NOTIFY channel of the change log.
 const changesChannel = "latchkey_key_changes"
@@ -95,10 +103,12 @@ func (f *keyChangeFeed) Next(ctx context.Context) (_ latchkey.KeyChanges, err er
 	defer markUnavailable(&err)
 	restart := !f.started || time.Since(f.lastRead) > changesReplayable
 	// One statement, one snapshot: the horizon is that of the snapshot the
-	// rows are read in. On a (re)start only the horizon is read.
+	// rows are read in. On a (re)start only the horizon is read. now is
+	// read once (the CTE is volatile, so not inlined), after the snapshot
+	// was taken: every row in it committed before now, on the same clock.
 	rows, err := f.store.pool.Query(ctx, `
-		WITH snap AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS horizon)
-		SELECT snap.horizon, c.seq, c.xid::text, c.key_id
+		WITH snap AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS horizon, clock_timestamp() AS now)
+		SELECT snap.horizon, snap.now, c.seq, c.xid::text, c.key_id, c.committed_at
 		FROM snap LEFT JOIN key_changes AS c ON NOT $2 AND c.xid >= $1::text::xid8
 		ORDER BY c.seq`, strconv.FormatUint(f.horizon, 10), restart)
 	if err != nil {
@@ -106,7 +116,12 @@ func (f *keyChangeFeed) Next(ctx context.Context) (_ latchkey.KeyChanges, err er
 	}
 	var (
 		horizon string
+		dbNow   time.Time
 		out     latchkey.KeyChanges
+		// committed is, by transaction reported, the latest commit time
+		// of its rows (they differ by the microseconds the trigger takes
+		// from one row to the next); unknown, a transaction is absent.
+		committed = map[uint64]time.Time{}
 	)
 	if restart {
 		// Nothing committed before now needs replaying, but after a long
@@ -117,13 +132,20 @@ func (f *keyChangeFeed) Next(ctx context.Context) (_ latchkey.KeyChanges, err er
 	read := map[int64]uint64{}
 	for rows.Next() {
 		var (
-			seq   *int64
-			xid   *string
-			keyID *string
+			seq         *int64
+			xid         *string
+			keyID       *string
+			committedAt *time.Time
 		)
-		if err := rows.Scan(&horizon, &seq, &xid, &keyID); err != nil {
+		if err := rows.Scan(&horizon, &dbNow, &seq, &xid, &keyID, &committedAt); err != nil {
 			rows.Close()
 			return latchkey.KeyChanges{}, err
+		}
+		if out.ReadAt.IsZero() {
+			// The first row is here, so the database has read its clock
+			// (now): this is that instant on this node's clock, later only
+			// by the row's trip.
+			out.ReadAt = time.Now()
 		}
 		if seq == nil { // the LEFT JOIN's row when there are no changes
 			continue
@@ -142,10 +164,14 @@ func (f *keyChangeFeed) Next(ctx context.Context) (_ latchkey.KeyChanges, err er
 		} else {
 			out.KeyIDs = append(out.KeyIDs, *keyID)
 		}
+		if committedAt != nil && committedAt.After(committed[x]) {
+			committed[x] = *committedAt
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return latchkey.KeyChanges{}, err
 	}
+	out.Lags = lags(committed, dbNow)
 	h, err := strconv.ParseUint(horizon, 10, 64)
 	if err != nil {
 		return latchkey.KeyChanges{}, fmt.Errorf("postgres: change log: snapshot horizon %q: %w", horizon, err)
@@ -156,6 +182,20 @@ func (f *keyChangeFeed) Next(ctx context.Context) (_ latchkey.KeyChanges, err er
 	f.started, f.horizon, f.lastRead = true, h, time.Now()
 	f.prune(ctx)
 	return out, nil
+}
+
+// lags returns, in commit order, how long before now each transaction
+// committed; never negative (were the database's clock stepped back).
+func lags(committed map[uint64]time.Time, now time.Time) []time.Duration {
+	if len(committed) == 0 {
+		return nil
+	}
+	times := slices.SortedFunc(maps.Values(committed), func(a, b time.Time) int { return a.Compare(b) })
+	out := make([]time.Duration, len(times))
+	for i, t := range times {
+		out[i] = max(now.Sub(t), 0)
+	}
+	return out
 }
 
 // prune deletes rows past changesRetention, at most once a minute per node.

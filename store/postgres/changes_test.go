@@ -26,9 +26,12 @@ func follow(t *testing.T, node *Store) latchkey.KeyChangeFeed {
 	return feed
 }
 
-// wantNext checks that the feed's next read reports exactly these key ids.
-func wantNext(t *testing.T, feed latchkey.KeyChangeFeed, what string, ids ...string) {
+// wantNext checks that the feed's next read reports exactly these key ids
+// and, for them, commit lags that can be right (see checkLags), and
+// returns what it read.
+func wantNext(t *testing.T, feed latchkey.KeyChangeFeed, what string, ids ...string) latchkey.KeyChanges {
 	t.Helper()
+	before := time.Now()
 	c, err := feed.Next(t.Context())
 	if err != nil {
 		t.Fatalf("%s: Next() error = %v", what, err)
@@ -40,7 +43,43 @@ func wantNext(t *testing.T, feed latchkey.KeyChangeFeed, what string, ids ...str
 	if !slices.Equal(got, want) || c.All {
 		t.Fatalf("%s: Next() = %v (all %v), want %v", what, got, c.All, want)
 	}
+	checkLags(t, what, c, before)
+	return c
 }
+
+// checkLags checks what any report of changes logged since this schema
+// must hold: one lag per transaction, so at least one if any key changed
+// and at most one per key; none negative, in commit order (the longest
+// first), and none longer than the test has run (plus a second, for a
+// clock that is slewed or stepped meanwhile: the lags are read on the
+// database's clock); and ReadAt during the read that began at before.
+func checkLags(t *testing.T, what string, c latchkey.KeyChanges, before time.Time) {
+	t.Helper()
+	if len(c.KeyIDs) == 0 && !c.All {
+		if len(c.Lags) != 0 {
+			t.Fatalf("%s: no change, yet lags %v", what, c.Lags)
+		}
+		return
+	}
+	if len(c.Lags) == 0 || (!c.All && len(c.Lags) > len(c.KeyIDs)) {
+		t.Fatalf("%s: %d lags for the changes to %v (all %v)", what, len(c.Lags), c.KeyIDs, c.All)
+	}
+	if c.ReadAt.Before(before) || c.ReadAt.After(time.Now()) {
+		t.Fatalf("%s: ReadAt %v is not within the read, which began at %v", what, c.ReadAt, before)
+	}
+	ran := time.Since(testStart) + time.Second
+	for i, lag := range c.Lags {
+		if lag < 0 || lag > ran {
+			t.Fatalf("%s: lag %v: want between 0 and %v", what, lag, ran)
+		}
+		if i > 0 && lag > c.Lags[i-1] {
+			t.Fatalf("%s: lags %v are not in commit order (the longest first)", what, c.Lags)
+		}
+	}
+}
+
+// testStart is when this test binary started: no change it makes is older.
+var testStart = time.Now()
 
 // TestKeyChangeFeed: every write that creates, changes or deletes keys
 // through one node is reported, by key, to the feed of another, once.
@@ -145,6 +184,133 @@ func TestKeyChangeFeedCommitOrder(t *testing.T) {
 	}
 	tx.Rollback(ctx)
 	wantNext(t, feed, "a rolled back change")
+}
+
+// TestKeyChangeFeedLags: a read reports, for each transaction, how long
+// it had been committed, measured on the database's clock from its commit
+// (not its start, nor the statement that logged it) to the read: one lag
+// per transaction, a cascade included, in commit order.
+func TestKeyChangeFeedLags(t *testing.T) {
+	ctx := t.Context()
+	dsn := pgtest.DSN(t)
+	nodeA, nodeB := openAt(t, dsn), openAt(t, dsn)
+	feed := follow(t, nodeB)
+	const pause = 50 * time.Millisecond
+
+	acc := &latchkey.Account{ID: fmt.Sprintf("%024x", 1), Name: "A", CreatedAt: time.Now()}
+	first := newTestKey(latchkey.KeyOwner{AccountID: acc.ID}, 1)
+	if err := nodeA.CreateAccountWithKey(ctx, acc, first); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(pause)
+	first.Policy.Disabled = true
+	if err := nodeA.UpdateKey(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(pause)
+	c := wantNext(t, feed, "two transactions", first.ID, first.ID)
+	if len(c.Lags) != 2 {
+		t.Fatalf("two transactions: lags %v, want two", c.Lags)
+	}
+	// The update committed at least a pause before the read, and the
+	// creation a pause before the update: sleeps last at least as long.
+	if c.Lags[1] < pause || c.Lags[0]-c.Lags[1] < pause {
+		t.Fatalf("lags %v: want the last at least %v, and the first at least %v longer", c.Lags, pause, pause)
+	}
+
+	app := &latchkey.App{ID: fmt.Sprintf("a%023x", 1), AccountID: acc.ID, DisplayName: "App"}
+	if err := nodeA.CreateApp(ctx, app); err != nil {
+		t.Fatal(err)
+	}
+	appKeys := []*latchkey.Key{newTestKey(latchkey.KeyOwner{AccountID: acc.ID, AppID: app.ID}, 2),
+		newTestKey(latchkey.KeyOwner{AccountID: acc.ID, AppID: app.ID}, 3)}
+	for _, k := range appKeys {
+		if err := nodeA.CreateKey(ctx, k, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantNext(t, feed, "two keys created", appKeys[0].ID, appKeys[1].ID)
+	if err := nodeA.DeleteApp(ctx, app.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if c := wantNext(t, feed, "a cascade", appKeys[0].ID, appKeys[1].ID); len(c.Lags) != 1 {
+		t.Fatalf("a cascade deleting two keys in one transaction: lags %v, want one", c.Lags)
+	}
+	wantNext(t, feed, "nothing new")
+}
+
+// TestKeyChangeFeedLagFromCommit: a transaction's lag runs from its commit,
+// not from when it logged its change: a change logged first and committed
+// a pause after another is reported as the more recent of the two.
+func TestKeyChangeFeedLagFromCommit(t *testing.T) {
+	ctx := t.Context()
+	dsn := pgtest.DSN(t)
+	node := openAt(t, dsn)
+	feed := follow(t, node)
+	const pause = 50 * time.Millisecond
+	slow, err := rawConn(t, dsn).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Rollback(context.Background())
+	if err := logKeyChanges(ctx, slow, "key_slow"); err != nil {
+		t.Fatal(err)
+	}
+	if err := pgx.BeginFunc(ctx, rawConn(t, dsn), func(tx pgx.Tx) error { return logKeyChanges(ctx, tx, "key_fast") }); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(pause)
+	if err := slow.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := wantNext(t, feed, "both", "key_slow", "key_fast")
+	// The log holds the commit times: key_slow's a pause after key_fast's,
+	// though it logged its change first.
+	committed := map[string]time.Time{}
+	rows, err := rawConn(t, dsn).Query(ctx, `SELECT key_id, committed_at FROM key_changes`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		id string
+		at time.Time
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&id, &at}, func() error { committed[id] = at; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if gap := committed["key_slow"].Sub(committed["key_fast"]); gap < pause {
+		t.Fatalf("committed_at %v: want key_slow's at least %v after key_fast's", committed, pause)
+	}
+	// The lags run from those times to one instant, in commit order:
+	// key_fast's, then key_slow's.
+	if len(c.Lags) != 2 || c.Lags[0]-c.Lags[1] != committed["key_slow"].Sub(committed["key_fast"]) {
+		t.Fatalf("lags %v: want key_fast's, then key_slow's, %v apart as their commit times", c.Lags, committed["key_slow"].Sub(committed["key_fast"]))
+	}
+}
+
+// TestKeyChangeFeedUnknownCommitTime: a change logged before the log held
+// commit times is reported, without a lag.
+func TestKeyChangeFeedUnknownCommitTime(t *testing.T) {
+	ctx := t.Context()
+	dsn := pgtest.DSN(t)
+	node := openAt(t, dsn)
+	feed := follow(t, node)
+	raw := rawConn(t, dsn)
+	for _, id := range []string{"key_legacy", "key_new"} {
+		if err := pgx.BeginFunc(ctx, raw, func(tx pgx.Tx) error { return logKeyChanges(ctx, tx, id) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := raw.Exec(ctx, `UPDATE key_changes SET committed_at = NULL WHERE key_id = 'key_legacy'`); err != nil {
+		t.Fatal(err)
+	}
+	c, err := feed.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.KeyIDs) != 2 || len(c.Lags) != 1 || c.Lags[0] < 0 {
+		t.Fatalf("Next() = %+v: want both keys and one lag, key_new's", c)
+	}
 }
 
 // TestKeyChangeFeedWait: Wait returns when a change is committed through
