@@ -86,6 +86,11 @@ type Store interface {
 	// that many keys, it returns ELIMIT and stores nothing. Returns ENOTFOUND if
 	// the owner is gone and ECONFLICT if the id or a secret is taken.
 	CreateKey(ctx context.Context, k *Key, maxPerOwner int) error
+	// CreateKeys stores keys, each with its audit event (events[i] for
+	// keys[i]), in one transaction: all or none, for an import's batch. It
+	// returns ENOTFOUND if an owner is gone and ECONFLICT if an id or a
+	// secret is taken, by another key or within keys; no cap applies.
+	CreateKeys(ctx context.Context, keys []*Key, events []*AuditEvent) error
 	// Key returns ENOTFOUND (subject "key") if there is no such key. A key's
 	// Secrets come oldest first.
 	Key(ctx context.Context, id string) (*Key, error)

@@ -2,8 +2,10 @@ package core
 
 import (
 	"context"
+	"errors"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/audit"
 	"github.com/latchkey/latchkey/importhash"
 	"github.com/latchkey/latchkey/secret"
 )
@@ -48,36 +50,74 @@ type ImportResult struct {
 	Err    error
 }
 
-// ImportKeys imports keys one by one, as CreateKey makes them (the same
-// owner, name and rights rules; audited as key.import), except that each
-// keeps the secret its holders already have. A key whose id, secret or
-// hash is already in the store is skipped, so that running an import
-// again, or resuming one, creates nothing twice. It returns one result per
-// spec; an error only when the store fails, after which the keys already
-// reported created stay created and a rerun skips them.
+// ImportKeys imports keys as CreateKey makes them (the same owner, name and
+// rights rules; audited as key.import), except that each keeps the secret
+// its holders already have. A key whose id, secret or hash is already in
+// the store is skipped, so that running an import again, or resuming one,
+// creates nothing twice. The keys to create are written in one
+// transaction; should that fail on a conflict (an id twice in the batch, a
+// concurrent import), they are written one by one, so that each gets its
+// own outcome. It returns one result per spec; an error only when the
+// store fails, after which a rerun skips what was made.
 func (s *Service) ImportKeys(ctx context.Context, p *latchkey.Principal, specs []ImportSpec) ([]ImportResult, error) {
 	if len(specs) == 0 || len(specs) > MaxImportBatch {
 		return nil, latchkey.Invalid("keys", "an import takes 1 to 1000 keys at a time")
 	}
 	owners := map[latchkey.KeyOwner]error{} // one lookup per owner, not per key
 	results := make([]ImportResult, len(specs))
+	var (
+		keys   []*latchkey.Key
+		events []*latchkey.AuditEvent
+		at     []int // the spec index of each key
+	)
 	for i := range specs {
-		res, err := s.importKey(ctx, p, &specs[i], owners)
+		k, res, err := s.prepareImport(ctx, p, &specs[i], owners)
 		if err != nil {
 			return nil, err
 		}
 		results[i] = res
+		if k != nil {
+			keys, at = append(keys, k), append(at, i)
+			events = append(events, audit.Event(ctx, s.timestamp(), p, latchkey.ActionKeyImport, "key", k.ID))
+		}
+	}
+	if len(keys) == 0 {
+		return results, nil
+	}
+	err := s.store.CreateKeys(ctx, keys, events)
+	switch code := latchkey.ErrorCode(err); {
+	case err == nil:
+		for j, k := range keys {
+			results[at[j]] = ImportResult{ID: k.ID, Status: ImportCreated}
+		}
+	case code == latchkey.ECONFLICT || code == latchkey.ENOTFOUND:
+		for j, k := range keys {
+			res, err := s.createImported(ctx, p, k, specs[at[j]].MaxPerOwner)
+			if err != nil {
+				return nil, err
+			}
+			results[at[j]] = res
+		}
+	default:
+		return nil, err
+	}
+	for j, k := range keys {
+		if results[at[j]].Status == ImportCreated {
+			s.added(k.ID, k.Secrets...)
+		}
 	}
 	return results, nil
 }
 
-// importKey imports one key; it returns an error only for a store failure.
-func (s *Service) importKey(ctx context.Context, p *latchkey.Principal, spec *ImportSpec, owners map[latchkey.KeyOwner]error) (ImportResult, error) {
-	failed := func(err error) (ImportResult, error) {
-		if latchkey.ErrorCode(err) == latchkey.EUNAVAILABLE || latchkey.ErrorCode(err) == "" {
-			return ImportResult{}, err
+// prepareImport checks one spec and returns the key to create, or nil with
+// the spec's result (skipped or failed). It returns an error only for a
+// store failure.
+func (s *Service) prepareImport(ctx context.Context, p *latchkey.Principal, spec *ImportSpec, owners map[latchkey.KeyOwner]error) (*latchkey.Key, ImportResult, error) {
+	failed := func(err error) (*latchkey.Key, ImportResult, error) {
+		if code := latchkey.ErrorCode(err); code == latchkey.EUNAVAILABLE || code == "" {
+			return nil, ImportResult{}, err
 		}
-		return ImportResult{ID: spec.ID, Status: ImportFailed, Err: err}, nil
+		return nil, ImportResult{ID: spec.ID, Status: ImportFailed, Err: err}, nil
 	}
 	if err := validName(spec.Name); err != nil {
 		return failed(err)
@@ -106,13 +146,13 @@ func (s *Service) importKey(ctx context.Context, p *latchkey.Principal, spec *Im
 	if policy.Type == "" {
 		policy.Type = latchkey.KeyTypeSecret
 	}
-
 	if reason, err := s.importedBefore(ctx, spec); reason != "" || err != nil {
 		if err != nil {
 			return failed(err)
 		}
-		return ImportResult{ID: spec.ID, Status: ImportSkipped, Reason: reason}, nil
+		return nil, ImportResult{ID: spec.ID, Status: ImportSkipped, Reason: reason}, nil
 	}
+
 	now := s.timestamp()
 	k := &latchkey.Key{
 		ID: spec.ID, AccountID: owner.AccountID, AppID: owner.AppID, IntegrationID: owner.IntegrationID,
@@ -130,21 +170,28 @@ func (s *Service) importKey(ctx context.Context, p *latchkey.Principal, spec *Im
 	} else {
 		k.Imported = &latchkey.ImportedSecret{Algorithm: spec.Hash.Algorithm, Digest: spec.Hash.Digest, CreatedAt: now}
 	}
-	err = s.store.CreateKey(s.audited(ctx, p, latchkey.ActionKeyImport, "key", k.ID), k, spec.MaxPerOwner)
-	if e, ok := err.(*latchkey.Error); ok && e.Code == latchkey.ECONFLICT {
-		// Taken since importedBefore looked: by a concurrent import of the
-		// same file, most likely.
+	return k, ImportResult{ID: k.ID}, nil
+}
+
+// createImported writes one prepared key on its own, as the fallback of a
+// batch that conflicted: a conflict is then this key's, and skips it.
+func (s *Service) createImported(ctx context.Context, p *latchkey.Principal, k *latchkey.Key, maxPerOwner int) (ImportResult, error) {
+	err := s.store.CreateKey(s.audited(ctx, p, latchkey.ActionKeyImport, "key", k.ID), k, maxPerOwner)
+	var e *latchkey.Error
+	switch {
+	case err == nil:
+		return ImportResult{ID: k.ID, Status: ImportCreated}, nil
+	case errors.As(err, &e) && e.Code == latchkey.ECONFLICT:
 		reason := SkipIDExists
 		if e.Subject == "secret" {
 			reason = SkipSecretExists
 		}
 		return ImportResult{ID: k.ID, Status: ImportSkipped, Reason: reason}, nil
+	case errors.As(err, &e) && e.Code != latchkey.EUNAVAILABLE:
+		return ImportResult{ID: k.ID, Status: ImportFailed, Err: err}, nil
+	default:
+		return ImportResult{}, err
 	}
-	if err != nil {
-		return failed(err)
-	}
-	s.added(k.ID, k.Secrets...)
-	return ImportResult{ID: k.ID, Status: ImportCreated}, nil
 }
 
 // importedBefore says why spec's key is already in the store, if it is: its

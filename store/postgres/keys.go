@@ -54,6 +54,31 @@ func (s *Store) CreateKey(ctx context.Context, k *latchkey.Key, maxPerOwner int)
 	})
 }
 
+// CreateKeys implements latchkey.Store. Each owner is locked once, as
+// CreateKey locks it without a cap.
+func (s *Store) CreateKeys(ctx context.Context, keys []*latchkey.Key, events []*latchkey.AuditEvent) (err error) {
+	defer markUnavailable(&err)
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		locked := map[latchkey.KeyOwner]bool{}
+		for i, k := range keys {
+			owner := latchkey.KeyOwner{AccountID: k.AccountID, AppID: k.AppID, IntegrationID: k.IntegrationID}
+			if !locked[owner] {
+				if err := lockOwner(ctx, tx, owner, false); err != nil {
+					return err
+				}
+				locked[owner] = true
+			}
+			if err := insertKey(ctx, tx, k); err != nil {
+				return err
+			}
+			if err := insertAuditEvents(ctx, tx, events[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // lockOwner returns ENOTFOUND unless the owner exists, its app belongs to
 // its account and its integration to its app; it locks the owner's row,
 // FOR NO KEY UPDATE if forCount (see CreateKey), else FOR KEY SHARE, and,

@@ -39,6 +39,30 @@ func (s *Store) CreateKey(ctx context.Context, k *latchkey.Key, maxPerOwner int)
 	})
 }
 
+// CreateKeys implements latchkey.Store.
+func (s *Store) CreateKeys(ctx context.Context, keys []*latchkey.Key, events []*latchkey.AuditEvent) (err error) {
+	defer markUnavailable(&err)
+	return s.inWriteTx(ctx, func(tx *sql.Tx) error {
+		checked := map[latchkey.KeyOwner]bool{}
+		for i, k := range keys {
+			owner := latchkey.KeyOwner{AccountID: k.AccountID, AppID: k.AppID, IntegrationID: k.IntegrationID}
+			if !checked[owner] {
+				if err := checkOwner(ctx, tx, owner); err != nil {
+					return err
+				}
+				checked[owner] = true
+			}
+			if err := insertKey(ctx, tx, k); err != nil {
+				return err
+			}
+			if err := insertAuditEvents(ctx, tx, events[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // checkOwner returns ENOTFOUND unless the owner exists, its app belongs to
 // its account and its integration to its app.
 func checkOwner(ctx context.Context, tx *sql.Tx, o latchkey.KeyOwner) error {

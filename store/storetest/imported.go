@@ -18,6 +18,7 @@ var importSuite = []contractTest{
 	{"Imported/AdoptOnce", testImportedAdoptOnce},
 	{"Imported/AdoptKeepsExpiry", testImportedAdoptKeepsExpiry},
 	{"Imported/RollEndsIt", testImportedRollEndsIt},
+	{"Imported/CreateKeysAllOrNone", testCreateKeysAllOrNone},
 }
 
 // newImportedKey is a key with no secret of its own, only an imported one.
@@ -155,4 +156,37 @@ func testImportedRollEndsIt(t *testing.T, s latchkey.Store) {
 	wantKey(t, s, k)
 	_, err := s.KeyByImportedDigest(t.Context(), digestOf("rolled"))
 	wantErr(t, "KeyByImportedDigest(rolled away)", err, latchkey.ENOTFOUND, "key")
+}
+
+// CreateKeys writes a batch with an audit event for each key, or nothing at
+// all when one key of it conflicts.
+func testCreateKeysAllOrNone(t *testing.T, s latchkey.Store) {
+	a, _ := createAccount(t, s)
+	batch := []*latchkey.Key{
+		newImportedKey(accountOwner(a.ID), latchkey.HashSHA256, digestOf("batch-1")),
+		newKey(accountOwner(a.ID)),
+	}
+	events := []*latchkey.AuditEvent{newEvent(a.ID, latchkey.ActionKeyImport), newEvent(a.ID, latchkey.ActionKeyImport)}
+	if err := s.CreateKeys(t.Context(), batch, events); err != nil {
+		t.Fatalf("CreateKeys() error = %v", err)
+	}
+	for _, k := range batch {
+		wantKey(t, s, k)
+	}
+	if got := auditLog(t, s, a.ID); len(got) != 2 {
+		t.Errorf("audit log = %d events; want the batch's 2", len(got))
+	}
+
+	// A conflict anywhere in a batch (here: its last key has the first's
+	// id) stores none of it.
+	fresh := newKey(accountOwner(a.ID))
+	dup := newKey(accountOwner(a.ID))
+	dup.ID = batch[0].ID
+	err := s.CreateKeys(t.Context(), []*latchkey.Key{fresh, dup},
+		[]*latchkey.AuditEvent{newEvent(a.ID, latchkey.ActionKeyImport), newEvent(a.ID, latchkey.ActionKeyImport)})
+	wantErr(t, "CreateKeys(conflicting batch)", err, latchkey.ECONFLICT, "")
+	wantNoKey(t, s, fresh)
+	if got := auditLog(t, s, a.ID); len(got) != 2 {
+		t.Errorf("after a refused batch, %d audit events; want 2", len(got))
+	}
 }
