@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/latchkey/latchkey/audit"
@@ -95,9 +96,23 @@ func NewServer(logger *slog.Logger, cfg web.Config, svc *core.Service, verifier 
 	if o.metricsEndpoint && o.metrics == nil {
 		panic("httpapi: WithMetricsEndpoint needs WithMetrics")
 	}
+	cfg.Operations = operationIDs(sunshine.Routes(), rebilly.Routes(), native.Routes())
 	mux := http.NewServeMux()
 	addRoutes(mux, logger, cfg, svc, verifier, o)
 	return observe(logger, cfg, o.audit, o.metrics, recoverPanics(logger, mux))
+}
+
+// operationIDs lists the operations of the surfaces' routes, once each.
+func operationIDs(tables ...[]web.Route) []string {
+	var ids []string
+	for _, table := range tables {
+		for _, rt := range table {
+			if rt.OperationID != "" && !slices.Contains(ids, rt.OperationID) {
+				ids = append(ids, rt.OperationID)
+			}
+		}
+	}
+	return ids
 }
 
 // addRoutes mounts every surface; each surface's own routes.go lists its routes.

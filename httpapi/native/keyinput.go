@@ -107,12 +107,12 @@ func readKey(b body, cfg web.Config, create bool, errs *fieldErrors) *keyInput {
 		}
 	}
 	if raw, ok := b["permissions"]; ok {
-		if perms, ok := readPermissions(raw, "permissions", errs); ok {
+		if perms, ok := readPermissions(raw, "permissions", cfg, errs); ok {
 			in.permissions.put(perms)
 		}
 	}
 	if raw, ok := b["acl"]; ok {
-		if acl, ok := readACL(raw, errs); ok {
+		if acl, ok := readACL(raw, cfg, errs); ok {
 			in.acl.put(acl)
 		}
 	}
@@ -158,8 +158,10 @@ func readKey(b body, cfg web.Config, create bool, errs *fieldErrors) *keyInput {
 	return &in
 }
 
-// readPermissions reads a list of permission strings.
-func readPermissions(raw json.RawMessage, field string, errs *fieldErrors) ([]string, bool) {
+// readPermissions reads a list of permission strings. A permission that
+// looks like one of Latchkey's own operations without being it is refused
+// with a hint (web.Config.Lookalike): "listkeys" would grant nothing.
+func readPermissions(raw json.RawMessage, field string, cfg web.Config, errs *fieldErrors) ([]string, bool) {
 	var perms []string
 	if json.Unmarshal(raw, &perms) != nil || perms == nil {
 		errs.add(field, "Must be an array of permission strings; [] for none.")
@@ -174,13 +176,16 @@ func readPermissions(raw json.RawMessage, field string, errs *fieldErrors) ([]st
 		if perm != latchkey.PermissionAll && (len(perm) > maxPermissionLen || !permissionPattern.MatchString(perm)) {
 			errs.add(field+"."+strconv.Itoa(i), `Must be "*", or 1 to %d characters of letters, digits, "_", ".", ":" and "-", optionally ending in ".*".`, maxPermissionLen)
 			ok = false
+		} else if op, near := cfg.Lookalike(perm); near {
+			errs.add(field+"."+strconv.Itoa(i), "%q is not an operation of Latchkey's API; did you mean %q? (Operation names are case-sensitive.)", perm, op)
+			ok = false
 		}
 	}
 	return perms, ok
 }
 
 // readACL reads the scoped entries: [{"scope":{…},"permissions":[…]}].
-func readACL(raw json.RawMessage, errs *fieldErrors) ([]latchkey.ACLEntry, bool) {
+func readACL(raw json.RawMessage, cfg web.Config, errs *fieldErrors) ([]latchkey.ACLEntry, bool) {
 	var entries []json.RawMessage
 	if json.Unmarshal(raw, &entries) != nil || entries == nil {
 		errs.add("acl", "Must be an array of {scope, permissions} entries; [] for none.")
@@ -208,7 +213,7 @@ func readACL(raw json.RawMessage, errs *fieldErrors) ([]latchkey.ACLEntry, bool)
 		}
 		if rawPerms, ok := entry["permissions"]; !ok {
 			errs.add(path+".permissions", "Required.")
-		} else if perms, ok := readPermissions(rawPerms, path+".permissions", errs); ok {
+		} else if perms, ok := readPermissions(rawPerms, path+".permissions", cfg, errs); ok {
 			if len(perms) == 0 {
 				errs.add(path+".permissions", "An entry must grant at least one permission.")
 			}

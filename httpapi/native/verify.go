@@ -68,7 +68,7 @@ func (s *surface) verify(w http.ResponseWriter, r *http.Request, p *latchkey.Pri
 		}
 	}
 	if raw, ok := b["permissions"]; ok && !isNull(raw) {
-		req.Permissions, _ = readPermissions(raw, "permissions", &errs)
+		req.Permissions, _ = readPermissions(raw, "permissions", web.Config{}, &errs) // asked, not granted: any name
 	}
 	if raw, ok := b["scope"]; ok && !isNull(raw) {
 		req.Target = readTarget(raw, &errs)

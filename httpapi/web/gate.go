@@ -30,6 +30,27 @@ type Config struct {
 	// FailedAuth throttles failed authentications per client address; nil
 	// throttles nothing.
 	FailedAuth *Throttle
+	// Operations are the operation ids every surface serves: the
+	// permissions of Latchkey's own API. A key's permission that differs
+	// from one only in case or punctuation is refused with a hint (see
+	// Lookalike) rather than kept as a permission that grants nothing.
+	Operations []string
+}
+
+// Lookalike returns the operation perm was most likely meant to name
+// ("listkeys", "list_keys" and "LIST-KEYS" all mean ListKeys), if it is not
+// that operation's exact name.
+func (c Config) Lookalike(perm string) (string, bool) {
+	fold := func(s string) string {
+		return strings.ToLower(strings.NewReplacer("_", "", "-", "", ".", "", ":", "").Replace(s))
+	}
+	f := fold(perm)
+	for _, op := range c.Operations {
+		if op != perm && fold(op) == f {
+			return op, true
+		}
+	}
+	return "", false
 }
 
 // Gate authenticates a request and applies the key's policy to operationID
