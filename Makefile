@@ -1,6 +1,6 @@
 # Latchkey: the commands the README gives. `make test` is what CI runs.
 
-.PHONY: run test test-deps test-go test-fuzz test-e2e bench bench-load soak
+.PHONY: run test test-deps test-go test-fuzz test-e2e test-readme bench bench-load soak
 
 # Start the server on 127.0.0.1:8080 with an embedded SQLite store in ./data.
 run:
@@ -11,9 +11,10 @@ run:
 # unit and integration tests (race detector on, a short soak among them),
 # every fuzz target for a few seconds, then the end-to-end suite that drives
 # the real binary with the official npm clients, installed from the
-# committed lock file. What a fresh Debian machine lacks is installed first
-# (scripts/test-deps).
-test: test-deps test-go test-fuzz test-e2e
+# committed lock file, and last every code block of the README (and
+# docs/CLI.md) run as printed. What a fresh Debian machine lacks is
+# installed first (scripts/test-deps).
+test: test-deps test-go test-fuzz test-e2e test-readme
 
 test-deps:
 	./scripts/test-deps
@@ -31,6 +32,16 @@ test-fuzz:
 
 test-e2e:
 	cd tests/e2e && npm ci --no-audit --no-fund && npm test
+
+# Every code block of the README and docs/CLI.md, as printed, in a fresh
+# temporary copy of the repository: shell blocks in one bash session per
+# document against the server its Quick start starts on 127.0.0.1:8080
+# (which must be free), scripts with node and the npm packages tests/e2e
+# installed (so it runs after test-e2e), Go, TOML and nginx blocks
+# compiled or loaded; a block that cannot run here must say why with a
+# marker, and any other block fails. See internal/tools/readmecheck.
+test-readme:
+	go run ./internal/tools/readmecheck README.md $(wildcard docs/CLI.md)
 
 # Benchmarks of the hot path and of durable writes; see docs/BENCHMARKS.md.
 bench:
