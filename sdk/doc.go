@@ -1,10 +1,11 @@
 // Package sdk is the Go client of Latchkey, the self-hosted API key service,
 // and net/http middleware that protects your own API with Latchkey's keys.
 //
-// It wraps Latchkey's native API (/v1): apps; keys with their whole policy
-// (permissions, scoped ACL entries, allowed addresses, expiry, rate limit,
-// metadata, an on/off switch); rolling a secret with a grace period; usage
-// counts; the calling key itself; and verification, which tells your API
+// It wraps Latchkey's native API (/v1): apps and their custom integrations;
+// keys with their whole policy (permissions, scoped ACL entries, allowed
+// addresses, expiry, rate limit, metadata, an on/off switch); rolling a
+// secret with a grace period; usage counts; the account's audit log; the
+// calling key itself; and verification, which tells your API
 // whether a key your client presented may be used, and for what. It uses
 // the standard library only.
 //

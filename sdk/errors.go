@@ -18,7 +18,9 @@ const (
 	ErrorCodeConflict             = "conflict"               // 409: such as a key deleting itself
 	ErrorCodePayloadTooLarge      = "payload_too_large"      // 413: a body over 100 kB
 	ErrorCodeUnsupportedMediaType = "unsupported_media_type" // 415
+	ErrorCodeThrottled            = "throttled"              // 429: too many failed authentications from this address; see Retry-After
 	ErrorCodeInternal             = "internal"               // 500
+	ErrorCodeUnavailable          = "unavailable"            // 503: the server cannot reach its database; retry
 )
 
 // Error is an error answer of the Latchkey API: any status other than the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -91,9 +92,23 @@ type rateLimitJSON struct {
 	Period string `json:"period"`
 }
 
-// MarshalJSON encodes {"limit": N, "period": "1m0s"}.
+// MarshalJSON encodes {"limit": N, "period": "1m"}, the period as the API
+// shows it: a Go duration without zero units ("1m", not "1m0s").
 func (r RateLimit) MarshalJSON() ([]byte, error) {
-	return json.Marshal(rateLimitJSON{Limit: r.Limit, Period: r.Period.String()})
+	return json.Marshal(rateLimitJSON{Limit: r.Limit, Period: formatPeriod(r.Period)})
+}
+
+// formatPeriod is d as time.ParseDuration reads it, without the zero units
+// time.Duration.String adds.
+func formatPeriod(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // UnmarshalJSON decodes {"limit": N, "period": "1m"}.
@@ -146,6 +161,18 @@ type App struct {
 	Metadata  map[string]any `json:"metadata"`
 	CreatedAt time.Time      `json:"createdAt"`
 	UpdatedAt time.Time      `json:"updatedAt"`
+}
+
+// Integration is a custom integration of an app: a holder of keys of its
+// own, such as one per bot or per partner, the same integration the
+// Sunshine routes show. Name is nil for one made there without a name.
+type Integration struct {
+	ID        string    `json:"id"`
+	AppID     string    `json:"appId"`
+	Type      string    `json:"type"`
+	Name      *string   `json:"name"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 // Page is one page of a list, in id order. NextCursor is "" on the last

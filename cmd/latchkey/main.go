@@ -8,6 +8,19 @@
 //	latchkey restore     replace the SQLite database with a backup (the server stopped)
 //	latchkey version     print latchkey <version> (<commit>)
 //
+// and the client commands, which talk to a running server over its native
+// API (cli.go; docs/CLI.md):
+//
+//	latchkey login, logout, whoami
+//	                     save, remove or show the server and key the commands below use
+//	latchkey apps, integrations, keys
+//	                     list, get, create, update and delete them (keys also roll, disable, enable)
+//	latchkey verify      ask the server whether a key may be used
+//	latchkey usage       a key's verification counts
+//	latchkey import      keys from another system, in resumable batches (import.go)
+//	latchkey audit list  the account's audit log (audit export reads the database)
+//	latchkey completion  a bash, zsh or fish completion script
+//
 // Configuration comes from flags, then LATCHKEY_* environment variables, then
 // defaults; see the README.
 package main
@@ -18,7 +31,6 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -44,16 +56,11 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	var shown *flagError
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		// -h printed the command's flags, as asked.
-	case errors.As(err, &shown):
-		os.Exit(2) // the flag package printed the error and the usage
-	default:
-		fmt.Fprintln(os.Stderr, "latchkey:", err)
-		os.Exit(1)
+	err := runIO(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	// -h is no error; a flag error, or a client command's, was printed
+	// already (exitStatus, in cli.go, where the statuses are listed).
+	if status := exitStatus(err, os.Stderr); status != 0 {
+		os.Exit(status)
 	}
 }
 
@@ -71,15 +78,19 @@ Commands:
   config print
               show the settings in effect and where each came from, passwords redacted
   version     print latchkey <version> (<commit>); also --version, -v
-
-Run "latchkey <command> -h" for a command's flags.
 `
 
-// run is the whole program, with its environment passed in so that tests can
-// run it in-process.
+// run is runIO without stdin: an empty one.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return runIO(ctx, args, getenv, nil, stdout, stderr)
+}
+
+// runIO is the whole program, with its environment passed in so that tests
+// can run it in-process. stdin (nil for none) is read by the client
+// commands only (a key for login and verify, a confirmation).
+func runIO(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usageText)
+		printUsage(stderr)
 		return errors.New("no command given")
 	}
 	switch args[0] {
@@ -88,7 +99,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "bootstrap":
 		return bootstrap(ctx, args[1:], getenv, stdout, stderr)
 	case "audit":
-		return auditCommand(ctx, args[1:], getenv, stdout, stderr)
+		if len(args) > 1 && args[1] == "export" {
+			return auditCommand(ctx, args[1:], getenv, stdout, stderr)
+		}
+		return runClient(ctx, args, getenv, stdin, stdout, stderr) // audit list; audit alone lists both
 	case "rotate-master-key":
 		return rotateMasterKey(ctx, args[1:], getenv, stdout, stderr)
 	case "backup":
@@ -100,10 +114,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "version", "--version", "-v":
 		return versionCommand(args[1:], stdout)
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usageText)
-		return nil
+		return helpCommand(ctx, args[1:], stdout, stderr)
 	default:
-		fmt.Fprint(stderr, usageText)
+		if isClientCommand(args) {
+			return runClient(ctx, args, getenv, stdin, stdout, stderr)
+		}
+		printUsage(stderr)
 		return fmt.Errorf("unknown command %q", args[0])
 	}
 }

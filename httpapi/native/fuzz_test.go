@@ -57,7 +57,7 @@ func (fs *fuzzServer) serve(t testing.TB, method, target string, body []byte) in
 
 // FuzzBodies sends the fuzzed bytes as the body of every route of this
 // surface that reads one (today: create and update an app, create and
-// update a key, roll a key, and verify). None may answer 5xx or log an error, and
+// update a key, roll a key, create and update an integration, and verify). None may answer 5xx or log an error, and
 // every answer is JSON. Updates and rolls go to a key made for them, never
 // to the account key that makes the requests, so that no body can lock the
 // fuzzer out.
@@ -72,7 +72,11 @@ func FuzzBodies(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	routes := lktest.BodyRoutes(f, native.Routes(), map[string][]string{"appId": {app.ID}, "id": {victim.ID}})
+	integration, err := fs.Svc.CreateIntegration(ctx, fs.Principal(f), app.ID, &latchkey.Integration{Type: latchkey.IntegrationTypeCustom})
+	if err != nil {
+		f.Fatal(err)
+	}
+	routes := lktest.BodyRoutes(f, native.Routes(), map[string][]string{"appId": {app.ID}, "id": {victim.ID}, "integrationId": {integration.ID}})
 	verified, err := fs.Svc.CreateKey(ctx, fs.Principal(f), core.KeySpec{Name: "verified", Owner: latchkey.KeyOwner{AppID: app.ID},
 		Policy: latchkey.Policy{ACL: []latchkey.ACLEntry{{Permissions: []string{"orders.*"}}}}})
 	if err != nil {
