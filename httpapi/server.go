@@ -18,6 +18,7 @@ import (
 	"github.com/latchkey/latchkey/core"
 	"github.com/latchkey/latchkey/httpapi/dashboard"
 	"github.com/latchkey/latchkey/httpapi/native"
+	"github.com/latchkey/latchkey/httpapi/openapi"
 	"github.com/latchkey/latchkey/httpapi/rebilly"
 	"github.com/latchkey/latchkey/httpapi/sunshine"
 	"github.com/latchkey/latchkey/httpapi/web"
@@ -135,6 +136,8 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg web.Config, svc *cor
 	sunshine.AddRoutes(mux, logger, cfg, svc, verifier)
 	rebilly.AddRoutes(mux, logger, cfg, svc, verifier)
 	native.AddRoutes(mux, logger, cfg, svc, verifier)
+	// The API's description: /openapi.json and the /docs reference page.
+	openapi.AddRoutes(mux, cfg.PublicURL)
 	dashboard.AddRoutes(mux, logger, cfg, svc, verifier, o.sessionLifetime)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		web.WriteJSON(w, http.StatusNotFound, map[string]any{"error": map[string]string{

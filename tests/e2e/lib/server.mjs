@@ -6,11 +6,13 @@
 // killed when the test process exits, so a failing test leaks nothing.
 
 import { spawn, execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
+
+import { startRecorder, recordDir } from './recorder.mjs';
 
 /** Upper bound for every wait in this harness (build excepted). */
 export const WAIT_MS = 30_000;
@@ -110,12 +112,24 @@ export function dsn(dataDir) {
  * default) and any extra CLI args (e.g. ['--trusted-proxies', '127.0.0.1/32']),
  * and waits until /healthz answers 200.
  *
- * Returns { baseURL, port, dataDir, child, exited, stderr(), stdout(), stop() }.
+ * Returns { baseURL, port, directURL, dataDir, child, exited, stderr(), stdout(), stop() }.
  * stop() sends SIGTERM (unless the process has already exited) and resolves
  * { code, signal } once it has exited; exited resolves the same way.
+ *
+ * baseURL and port are those of a recording proxy in front of the server
+ * (lib/recorder.mjs), through which every request reaches it unchanged and
+ * every API response is recorded for the OpenAPI check; unless args set
+ * --public-url or --trusted-proxies, the server is told its public URL is
+ * the proxy's, so that its links name it. directURL is the server itself:
+ * with { direct: true } (or LATCHKEY_E2E_DIRECT=1) there is no proxy and
+ * baseURL is directURL.
  */
-export async function startServer({ dataDir = tempDir(), args = [] } = {}) {
+export async function startServer({ dataDir = tempDir(), args = [], direct = Boolean(process.env.LATCHKEY_E2E_DIRECT) } = {}) {
   const bin = await binary();
+  const recorder = direct ? undefined : await startRecorder();
+  if (recorder && !args.includes('--public-url') && !args.includes('--trusted-proxies')) {
+    args = [...args, '--public-url', recorder.url];
+  }
   // The suites refuse hundreds of credentials from 127.0.0.1 on purpose,
   // far past the default failed-authentication threshold (30 a minute per
   // address); throttle.test.mjs tests the throttle itself with a low one.
@@ -141,7 +155,10 @@ export async function startServer({ dataDir = tempDir(), args = [] } = {}) {
   });
   const server = { child, dataDir, exited, stderr: () => log, stdout: () => out };
   liveServers.add(server);
-  exited.then(() => liveServers.delete(server));
+  exited.then(() => {
+    liveServers.delete(server);
+    recorder?.close();
+  });
   child.stdout.setEncoding('utf8');
   child.stdout.on('data', (d) => { out += d; });
   child.stderr.setEncoding('utf8');
@@ -169,8 +186,14 @@ export async function startServer({ dataDir = tempDir(), args = [] } = {}) {
   child.stderr.removeAllListeners('data');
   child.stderr.on('data', (d) => { log += d; });
 
+  server.directURL = `http://${addr.host}`;
   server.port = addr.port;
-  server.baseURL = `http://${addr.host}`;
+  server.baseURL = server.directURL;
+  if (recorder) {
+    recorder.setTarget(addr.port);
+    server.port = recorder.port;
+    server.baseURL = recorder.url;
+  }
 
   const deadline = Date.now() + WAIT_MS;
   for (;;) {
@@ -192,6 +215,8 @@ export async function startServer({ dataDir = tempDir(), args = [] } = {}) {
     await sleep(50);
   }
 
+  if (recorder && recordDir) await saveDocument(server.baseURL);
+
   let stopped;
   server.stop = () => {
     if (!stopped) {
@@ -211,6 +236,24 @@ export async function startServer({ dataDir = tempDir(), args = [] } = {}) {
     return stopped;
   };
   return server;
+}
+
+/**
+ * Saves the OpenAPI document the server serves as <recordDir>/openapi.json,
+ * once per run (the first test process to get there writes it): the
+ * checker validates the recorded exchanges against it.
+ */
+async function saveDocument(baseURL) {
+  const file = path.join(recordDir, 'openapi.json');
+  if (existsSync(file)) return;
+  const res = await fetch(`${baseURL}/openapi.json`, { signal: AbortSignal.timeout(WAIT_MS) });
+  assert.equal(res.status, 200, 'GET /openapi.json');
+  const text = await res.text();
+  try {
+    writeFileSync(file, text, { flag: 'wx' });
+  } catch (err) {
+    if (err.code !== 'EEXIST') throw err;
+  }
 }
 
 /**
