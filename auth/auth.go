@@ -615,13 +615,19 @@ func (v *Verifier) coldSecret(ctx context.Context, sec string) (*latchkey.Princi
 	if err != nil {
 		return nil, err
 	}
+	// The store matched the hash; this confirms it against the plaintext.
+	return v.checkLoaded(k, gen, sec)
+}
+
+// checkLoaded caches a key just read from the store (as of gen) and checks
+// sec against its secrets: that one matches and is still within its grace
+// period, and then the key's own state.
+func (v *Verifier) checkLoaded(k *latchkey.Key, gen uint64, sec string) (*latchkey.Principal, error) {
 	e, err := v.remember(k, gen)
 	if err != nil {
 		return nil, err
 	}
 	now := v.now()
-	// The store matched the hash; this confirms it against the plaintext
-	// and that the secret is still within its grace period.
 	if found, live := e.match([]byte(sec), now); !found || !live {
 		return nil, ErrInvalid
 	}

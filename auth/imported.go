@@ -119,13 +119,5 @@ func (v *Verifier) checkFresh(ctx context.Context, keyID, sec string) (*latchkey
 	if err != nil {
 		return nil, err
 	}
-	e, err := v.remember(k, gen)
-	if err != nil {
-		return nil, err
-	}
-	now := v.now()
-	if found, live := e.match([]byte(sec), now); !found || !live {
-		return nil, ErrInvalid
-	}
-	return e.admit(now)
+	return v.checkLoaded(k, gen, sec)
 }
