@@ -614,3 +614,20 @@ func TestDeleteConfirmationShowsOnlyWhatTheKeyMayList(t *testing.T) {
 		t.Fatalf("confirmation for a key that may only delete: %d", a.status)
 	}
 }
+
+// An imported key whose secret Latchkey has not seen yet shows as such,
+// with nothing to reveal; once its holder has used it, it shows as any key.
+func TestAnImportedKeyShowsItsImportedSecret(t *testing.T) {
+	s := lktest.New(t)
+	resp, body := s.Do(t, "POST", "/v1/keys/import", "Bearer "+s.Account.Secret,
+		`{"keys":[{"id":"legacy-7","name":"Legacy","hash":"`+strings.Repeat("ab", 32)+`","hashAlgorithm":"sha256-hex"}]}`)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"created":1`) {
+		t.Fatalf("import: %d %s", resp.StatusCode, body)
+	}
+	b := newBrowser(t, s)
+	b.signIn(s.Account)
+	a := b.get("/dashboard/keys/legacy-7")
+	if a.status != http.StatusOK || !strings.Contains(a.body, "Imported as its sha256 hash") || strings.Contains(a.body, "Reveal secret") {
+		t.Errorf("the imported key's page: %d\n%.3000s", a.status, a.body)
+	}
+}
