@@ -266,7 +266,7 @@ func parseConfig(command string, args []string, getenv func(string) string, stde
 	fs.SetOutput(stderr)
 	var cfg config
 	fs.StringVar(&cfg.configFile, "config", "", "a TOML file of settings, named as the flags are (addr = \"127.0.0.1:8080\"); flags and environment variables beat it (env LATCHKEY_CONFIG)")
-	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "address to listen on (env LATCHKEY_ADDR)")
+	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "address to listen on, host:port; a port alone (:8080) listens on every interface (env LATCHKEY_ADDR)")
 	fs.StringVar(&cfg.db, "db", defaultDB, "database DSN: sqlite:PATH, or postgres://user:password@host/database for a fleet of nodes (env LATCHKEY_DB)")
 	fs.StringVar(&cfg.masterKeyFile, "master-key-file", "", "file holding the master key, base64 (env LATCHKEY_MASTER_KEY_FILE); "+
 		"default: master.key beside the SQLite file, generated on first start; with PostgreSQL, this or LATCHKEY_MASTER_KEY is required")

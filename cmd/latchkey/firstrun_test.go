@@ -164,3 +164,20 @@ func TestAdminCommandsTakeOnlyTheirSettings(t *testing.T) {
 		t.Fatalf("bootstrap with LATCHKEY_ADDR set: %v", err)
 	}
 }
+
+// --addr :0 ("any free port") listens on every interface, which a newcomer
+// may not expect: the server says so, and how to serve this machine only.
+// A loopback address says nothing of the kind.
+func TestListeningOnEveryInterfaceIsSaid(t *testing.T) {
+	dir := t.TempDir()
+	_, logs, stop := startServe(t, env(nil), "--db", "sqlite:"+filepath.Join(dir, "a.db"), "--addr", ":0")
+	stop()
+	if !strings.Contains(logs.String(), "listening on every network interface") || !strings.Contains(logs.String(), "--addr 127.0.0.1:PORT") {
+		t.Errorf("--addr :0 said nothing of every interface:\n%s", logs.String())
+	}
+	_, logs, stop = startServe(t, env(nil), "--db", "sqlite:"+filepath.Join(dir, "b.db"))
+	stop()
+	if strings.Contains(logs.String(), "every network interface") {
+		t.Errorf("a loopback address warned of every interface:\n%s", logs.String())
+	}
+}

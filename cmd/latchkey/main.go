@@ -197,6 +197,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	defer stopMetrics()
 	logger.Info("listening", "addr", ln.Addr().String(), "tls", cfg.tlsCert != "", "db", cfg.redactedDB())
+	if everyInterface(ln.Addr()) {
+		logger.Warn("listening on every network interface: other machines can reach this server; "+
+			"give --addr 127.0.0.1:PORT to serve this machine only", "addr", cfg.addr)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -424,4 +428,12 @@ func (a *app) runAudit(retention time.Duration) {
 		cancel()
 		<-done
 	}
+}
+
+// everyInterface reports whether a listener takes connections on every
+// interface (an --addr such as ":8080" or "0.0.0.0:8080"), which a newcomer
+// trying ":0" for "any free port" may not expect.
+func everyInterface(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsUnspecified()
 }
