@@ -141,7 +141,7 @@ func addRoutes(mux *http.ServeMux, logger *slog.Logger, cfg web.Config, svc *cor
 	dashboard.AddRoutes(mux, logger, cfg, svc, verifier, o.sessionLifetime)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		web.WriteJSON(w, http.StatusNotFound, map[string]any{"error": map[string]string{
-			"code": "not_found", "message": "No route for " + r.URL.Path,
+			"code": "not_found", "message": "No route for " + r.URL.Path + ".",
 		}})
 	})
 }
