@@ -157,13 +157,32 @@ func recoverPanics(logger *slog.Logger, next http.Handler) http.Handler {
 					panic(v)
 				}
 				logger.ErrorContext(r.Context(), "panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
-				web.WriteJSON(w, http.StatusInternalServerError, map[string]any{"errors": []map[string]string{
-					{"code": "uncategorized_error", "title": "Internal error."},
-				}})
+				writeInternalError(w, surfaceOf(r.URL.Path))
 			}
 		}()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// writeInternalError answers a request that failed in a way no handler
+// foresaw with 500, in its surface's own error format.
+func writeInternalError(w http.ResponseWriter, surface string) {
+	switch surface {
+	case "sunshine":
+		web.WriteJSON(w, http.StatusInternalServerError, map[string]any{"errors": []map[string]string{
+			{"code": "uncategorized_error", "title": "Internal error."},
+		}})
+	case "rebilly":
+		web.WriteJSON(w, http.StatusInternalServerError, map[string]any{
+			"type": "about:blank", "title": "Internal Server Error", "status": http.StatusInternalServerError, "detail": "Internal error.",
+		})
+	case "dashboard":
+		http.Error(w, "Internal error.", http.StatusInternalServerError)
+	default: // native and gateway
+		web.WriteJSON(w, http.StatusInternalServerError, map[string]any{"error": map[string]string{
+			"code": "internal", "message": "Internal error.",
+		}})
+	}
 }
 
 type statusWriter struct {
