@@ -97,7 +97,7 @@ func NewServer(logger *slog.Logger, cfg web.Config, svc *core.Service, verifier 
 	if o.metricsEndpoint && o.metrics == nil {
 		panic("httpapi: WithMetricsEndpoint needs WithMetrics")
 	}
-	cfg.Operations = operationIDs(sunshine.Routes(), rebilly.Routes(), native.Routes())
+	cfg.Operations = web.NewOperationNames(operationIDs(sunshine.Routes(), rebilly.Routes(), native.Routes()))
 	mux := http.NewServeMux()
 	addRoutes(mux, logger, cfg, svc, verifier, o)
 	return observe(logger, cfg, o.audit, o.metrics, recoverPanics(logger, mux))

@@ -134,7 +134,7 @@ func importSetup(fs *flag.FlagSet) runFunc {
 				return fmt.Errorf("stopped after record %d of %d (run the same command to resume): %w", state.Done, len(records), err)
 			}
 			state.Done = end
-			if err := saveImportState(statePath, state); err != nil {
+			if err := saveImportState(statePath, state.compact()); err != nil {
 				return err
 			}
 			progress.show(state.Done, state.Summary)
@@ -355,6 +355,21 @@ func csvKey(header, row []string, k *sdk.ImportKey) error {
 		return fmt.Errorf("not a key: %v", err)
 	}
 	return nil
+}
+
+// compact is the state as saved: its counts, and of the keys not created
+// only those that failed. A rerun skips every key, and saving each skip
+// after every batch would write the file over and over, growing: the keys
+// skipped before an interruption are counted after it, not listed.
+func (s importState) compact() importState {
+	var failed []importItem
+	for _, it := range s.Summary.Items {
+		if it.Status == string(sdk.ImportFailed) {
+			failed = append(failed, it)
+		}
+	}
+	s.Summary.Items = failed
+	return s
 }
 
 func loadImportState(path string) (importState, bool) {

@@ -33,24 +33,38 @@ type Config struct {
 	// Operations are the operation ids every surface serves: the
 	// permissions of Latchkey's own API. A key's permission that differs
 	// from one only in case or punctuation is refused with a hint (see
-	// Lookalike) rather than kept as a permission that grants nothing.
-	Operations []string
+	// Lookalike) rather than kept as a permission that grants nothing. Nil
+	// checks nothing.
+	Operations *OperationNames
 }
+
+// OperationNames are the operation ids of Latchkey's API, indexed by their
+// folded form (lower case, without "_", "-", "." and ":").
+type OperationNames struct{ byFold map[string]string }
+
+// NewOperationNames indexes ids once, so that a key's permissions are
+// checked with one map lookup each.
+func NewOperationNames(ids []string) *OperationNames {
+	o := &OperationNames{byFold: make(map[string]string, len(ids))}
+	for _, id := range ids {
+		o.byFold[foldName(id)] = id
+	}
+	return o
+}
+
+var nameFolder = strings.NewReplacer("_", "", "-", "", ".", "", ":", "")
+
+func foldName(s string) string { return strings.ToLower(nameFolder.Replace(s)) }
 
 // Lookalike returns the operation perm was most likely meant to name
 // ("listkeys", "list_keys" and "LIST-KEYS" all mean ListKeys), if it is not
 // that operation's exact name.
 func (c Config) Lookalike(perm string) (string, bool) {
-	fold := func(s string) string {
-		return strings.ToLower(strings.NewReplacer("_", "", "-", "", ".", "", ":", "").Replace(s))
+	if c.Operations == nil {
+		return "", false
 	}
-	f := fold(perm)
-	for _, op := range c.Operations {
-		if op != perm && fold(op) == f {
-			return op, true
-		}
-	}
-	return "", false
+	op, ok := c.Operations.byFold[foldName(perm)]
+	return op, ok && op != perm
 }
 
 // Gate authenticates a request and applies the key's policy to operationID
