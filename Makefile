@@ -70,3 +70,17 @@ soak:
 	go build -o "$$bin/latchkey" ./cmd/latchkey && \
 	go build -o "$$bin/latchkey-bench" ./cmd/latchkey-bench && \
 	"$$bin/latchkey-bench" soak -latchkey-bin "$$bin/latchkey" -duration $(SOAK_DURATION)
+
+# latchkey import of 100,000 keys into a fresh Latchkey, then again (every
+# key skipped), against the same keys made one at a time through POST
+# /v1/keys, and the cost of an imported key's first verification: on SQLite,
+# then on PostgreSQL if its server binaries are installed. 12 to 25
+# minutes on two CPUs. See docs/BENCHMARKS.md. Pass flags with
+# BENCH_IMPORT_FLAGS='-rounds 5' (latchkey-bench import -h lists them).
+BENCH_IMPORT_FLAGS ?=
+.PHONY: bench-import
+bench-import:
+	@bin=$$(mktemp -d) && trap 'rm -rf "$$bin"' EXIT && \
+	go build -o "$$bin/latchkey" ./cmd/latchkey && \
+	go build -o "$$bin/latchkey-bench" ./cmd/latchkey-bench && \
+	"$$bin/latchkey-bench" import -latchkey-bin "$$bin/latchkey" $(BENCH_IMPORT_FLAGS)

@@ -19,6 +19,11 @@
 //	                           management) for -duration, checking every
 //	                           answer, with the server's memory and
 //	                           goroutines at the start and the end (soak.go)
+//	latchkey-bench import      `latchkey import` of 100,000 keys into a fresh
+//	                           Latchkey, then again (every key skipped),
+//	                           against the same keys made one at a time
+//	                           through POST /v1/keys, and the cost of an
+//	                           imported key's first use (import.go)
 //
 // It starts everything it measures, on 127.0.0.1 only: the bare handler (this
 // program, re-executed), Latchkey (the latchkey binary given by
@@ -64,7 +69,7 @@ import (
 	"time"
 )
 
-const usageText = `Usage: latchkey-bench <authorize|gateway|churn|all|soak> [flags]
+const usageText = `Usage: latchkey-bench <authorize|gateway|churn|all|soak|import> [flags]
 
 Run "latchkey-bench <scenario> -h" for the flags.
 `
@@ -150,6 +155,8 @@ func run(args []string) error {
 		return serveBare(args[1:])
 	case "soak": // sustained mixed load; see soak.go
 		return runSoak(args[1:])
+	case "import": // latchkey import against POST /v1/keys; see import.go
+		return runImport(args[1:])
 	case "authorize", "gateway", "churn":
 		scenarios = []string{name}
 	case "all":
