@@ -747,4 +747,3 @@ func newTestFlagSet(asJSON *bool, name *string) *flag.FlagSet {
 	fs.StringVar(name, "name", "", "")
 	return fs
 }
-
