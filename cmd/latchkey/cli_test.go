@@ -112,10 +112,12 @@ func with(vars map[string]string, kv ...string) map[string]string {
 	return out
 }
 
-// TestCLI drives the client commands against one server: login and its
-// precedence first, then every command group side by side, then a check
-// that no secret showed anywhere but in the one output that made it.
-func TestCLI(t *testing.T) {
+// newCLIServer starts a server on a real SQLite file for the client
+// commands, and returns the harness, the environment of a command run with
+// its account key (in a home of its own), the key, and the credentials file
+// as the server wrote it.
+func newCLIServer(t *testing.T) (*cliHarness, map[string]string, credentials, []byte) {
+	t.Helper()
 	dir := t.TempDir()
 	base, logs, _ := startServe(t, env(nil), "--db", "sqlite:"+filepath.Join(dir, "lk.db"), "--failed-auth-limit", "off")
 	b, err := os.ReadFile(filepath.Join(dir, initialCredentialsFile))
@@ -127,10 +129,17 @@ func TestCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := &cliHarness{base: base, admin: creds.Secret, logs: logs, shown: map[string]int{}}
-	// Most commands take the server and key from the environment, in a
-	// home of their own.
 	home := t.TempDir()
 	admin := map[string]string{"HOME": home, "XDG_CONFIG_HOME": filepath.Join(home, "cfg"), envURL: base, envAPIKey: creds.Secret}
+	return h, admin, creds, b
+}
+
+// TestCLI drives the client commands against one server: login and its
+// precedence first, then every command group side by side, then a check
+// that no secret showed anywhere but in the one output that made it.
+func TestCLI(t *testing.T) {
+	h, admin, creds, b := newCLIServer(t)
+	logs := h.logs
 
 	t.Run("Login", func(t *testing.T) { testLogin(t, h, string(b), creds.ID) })
 	t.Run("Commands", func(t *testing.T) {

@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -30,19 +29,8 @@ type importOutcome struct {
 // said why), then resumed from saved progress; and each imported key
 // proves itself to latchkey verify with the secret its holder has.
 func TestImport(t *testing.T) {
-	dir := t.TempDir()
-	base, logs, _ := startServe(t, env(nil), "--db", "sqlite:"+filepath.Join(dir, "lk.db"), "--failed-auth-limit", "off")
-	b, err := os.ReadFile(filepath.Join(dir, initialCredentialsFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var creds credentials
-	if err := json.Unmarshal(b, &creds); err != nil {
-		t.Fatal(err)
-	}
-	h := &cliHarness{base: base, admin: creds.Secret, logs: logs, shown: map[string]int{}}
-	home := t.TempDir()
-	admin := map[string]string{"HOME": home, "XDG_CONFIG_HOME": filepath.Join(home, "cfg"), envURL: base, envAPIKey: creds.Secret}
+	h, admin, creds, _ := newCLIServer(t)
+	logs := h.logs
 
 	// 1,203 lines: plaintext and SHA-256 keys, one bcrypt key, a line with a
 	// misspelt member and one that is not JSON.
