@@ -20,18 +20,24 @@ func (v *Verifier) Check(ctx context.Context, credential string) (*latchkey.Prin
 		p   *latchkey.Principal
 		err error
 	)
-	switch id, sec, isPair := strings.Cut(credential, ":"); {
-	case secret.WellFormed(credential):
-		p, err = v.Secret(ctx, credential)
-	case isPair:
-		if id == "" {
-			return nil, latchkey.CodeNotFound, nil
+	// A warm secret is answered before its form is checked (a checksum to
+	// compute): the caches hold only secrets that passed that check, and
+	// nothing else can match them. A pair or a JWT is never among them.
+	p, err = v.warmSecret(credential)
+	if err == errCold {
+		switch id, sec, isPair := strings.Cut(credential, ":"); {
+		case secret.WellFormed(credential):
+			p, err = v.coldSecret(ctx, credential)
+		case isPair:
+			if id == "" {
+				return nil, latchkey.CodeNotFound, nil
+			}
+			p, err = v.Basic(ctx, id, sec)
+		case couldBeSecret(credential):
+			p, err = v.coldSecret(ctx, credential)
+		default:
+			p, err = v.JWT(ctx, credential)
 		}
-		p, err = v.Basic(ctx, id, sec)
-	case couldBeSecret(credential):
-		p, err = v.Secret(ctx, credential)
-	default:
-		p, err = v.JWT(ctx, credential)
 	}
 	switch {
 	case err == nil:

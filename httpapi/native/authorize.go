@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -19,8 +20,49 @@ import (
 // method and path under the prefix it is configured with.
 const authorizePath = "/v1/authorize"
 
-// authorizeParams are the parameters of the authorize query (routes.go).
-var authorizeParams = authorizeQuery()
+// gatewayQuery is the authorize query (authorizeQuery in routes.go lists
+// its parameters for the documentation): app and permission, repeatable,
+// with empty values dropped; cost and gateway, at most once each.
+type gatewayQuery struct {
+	apps, permissions []string
+	cost, gateway     string
+}
+
+// readGatewayQuery reads the authorize query as strictly as web.ParseQuery
+// would, without building its map: a gateway sends this query with every
+// request it forwards. Other parameters are ignored.
+func readGatewayQuery(raw string) (gatewayQuery, *web.QueryError) {
+	var q gatewayQuery
+	var seenCost, seenGateway bool
+	once := func(seen *bool, dst *string, name, value string) *web.QueryError {
+		if *seen {
+			return web.OnlyOnce(name)
+		}
+		*seen, *dst = true, value
+		return nil
+	}
+	err := web.ScanQuery(raw, func(name, value string) *web.QueryError {
+		switch name {
+		case "app", "permission":
+			if value == "" {
+				// A gateway configuration may pass a parameter whose
+				// variable is unset in some locations.
+				return nil
+			}
+			if name == "app" {
+				q.apps = append(q.apps, value)
+			} else {
+				q.permissions = append(q.permissions, value)
+			}
+		case "cost":
+			return once(&seenCost, &q.cost, name, value)
+		case "gateway":
+			return once(&seenGateway, &q.gateway, name, value)
+		}
+		return nil
+	})
+	return q, err
+}
 
 // Limits of the authorize query.
 const maxAuthorizeParams = 100
@@ -69,16 +111,16 @@ func (s *surface) authorize(w http.ResponseWriter, r *http.Request) {
 		// Read strictly (web.ParseQuery, web.ParseInt): net/url drops a
 		// pair it cannot decode, so "app=%zz" would count every app's keys,
 		// and fmt.Sscan read "cost=5abc" as 5.
-		q, qerr := web.ParseQuery(r.URL.RawQuery, authorizeParams)
+		q, qerr := readGatewayQuery(r.URL.RawQuery)
 		if qerr != nil {
 			writeErrorJSON(w, http.StatusBadRequest, "invalid_request", qerr.Message,
 				[]fieldError{{Field: qerr.Param, Message: qerr.Message}})
 			return
 		}
-		nginx = q.Get("gateway") == "nginx"
-		req.Apps, req.Permissions = nonEmpty(q["app"]), nonEmpty(q["permission"])
-		if c := q.Get("cost"); c != "" {
-			cost, ok := web.ParseInt(c, 1, core.MaxVerifyCost)
+		nginx = q.gateway == "nginx"
+		req.Apps, req.Permissions = q.apps, q.permissions
+		if q.cost != "" {
+			cost, ok := web.ParseInt(q.cost, 1, core.MaxVerifyCost)
 			if !ok {
 				writeErrorJSON(w, http.StatusBadRequest, "invalid_request", "cost must be an integer from 1 to 1000000.",
 					[]fieldError{{Field: "cost", Message: "Must be an integer from 1 to 1000000."}})
@@ -177,14 +219,40 @@ var refusals = map[latchkey.Code]struct {
 // setIdentityHeaders tells the protected API whose key it was.
 func setIdentityHeaders(h http.Header, k *latchkey.Principal) {
 	owner := renderOwner(latchkey.KeyOwner{AccountID: k.AccountID, AppID: k.AppID, IntegrationID: k.IntegrationID})
-	// Direct assignments: the names are constants in canonical form.
-	h[headerKeyID] = []string{k.KeyID}
-	h[headerOwner] = []string{owner.Type + ":" + owner.ID}
-	perms, _ := splitACL(k.Policy.ACL)
-	h[headerPermissions] = []string{strings.Join(perms, ",")}
+	// One backing array for the values, each header a full slice of one
+	// element of it (so an append by a later handler copies): a gateway
+	// asks for these with every request it forwards. Direct assignments:
+	// the names are constants in canonical form.
+	values := make([]string, 4)
+	values[0], values[1], values[2] = k.KeyID, owner.Type+":"+owner.ID, permissionList(k.Policy.ACL)
+	h[headerKeyID] = values[0:1:1]
+	h[headerOwner] = values[1:2:2]
+	h[headerPermissions] = values[2:3:3]
 	if k.Policy.Metadata != nil {
-		h[headerMetadata] = []string{headerJSON(k.Policy.Metadata)}
+		values[3] = headerJSON(k.Policy.Metadata)
+		h[headerMetadata] = values[3:4:4]
 	}
+}
+
+// permissionList is the permissions header: the permissions splitACL
+// lists, comma-separated. The usual ACL, one unscoped entry without
+// repeats, is joined as it is, without splitACL's copies.
+func permissionList(acl []latchkey.ACLEntry) string {
+	if len(acl) == 1 && unscoped(acl[0].Scope) && !hasRepeats(acl[0].Permissions) {
+		return strings.Join(acl[0].Permissions, ",")
+	}
+	perms, _ := splitACL(acl)
+	return strings.Join(perms, ",")
+}
+
+// hasRepeats reports whether a value occurs twice in values, which are few.
+func hasRepeats(values []string) bool {
+	for i, v := range values {
+		if slices.Contains(values[:i], v) {
+			return true
+		}
+	}
+	return false
 }
 
 // headerJSON encodes v as JSON that is safe in a header value: ASCII only
@@ -239,18 +307,6 @@ func headerList(values []string) []string {
 			if part = strings.TrimSpace(part); part != "" {
 				out = append(out, part)
 			}
-		}
-	}
-	return out
-}
-
-// nonEmpty drops empty values: a gateway configuration may pass a
-// parameter whose variable is unset in some locations.
-func nonEmpty(values []string) []string {
-	out := values[:0:0]
-	for _, v := range values {
-		if v != "" {
-			out = append(out, v)
 		}
 	}
 	return out

@@ -192,6 +192,8 @@ func TestBadInput(t *testing.T) {
 		req{"a name in bad percent-encoding", "GET", "/v1/keys?%zz=1", "", 400, "invalid_request", []string{"%zz"}},
 		req{"authorize cost with trailing letters", "GET", "/v1/authorize?cost=5abc", "", 400, "invalid_request", []string{"cost"}},
 		req{"authorize cost twice", "GET", "/v1/authorize?cost=1&cost=2", "", 400, "invalid_request", []string{"cost"}},
+		req{"authorize gateway twice", "GET", "/v1/authorize?gateway=nginx&app=a&gateway=envoy", "", 400, "invalid_request", []string{"gateway"}},
+		req{"authorize permission name in bad percent-encoding", "GET", "/v1/authorize?perm%zzission=a", "", 400, "invalid_request", []string{"perm%zzission"}},
 		req{"authorize app in bad percent-encoding", "GET", "/v1/authorize?app=%zz", "", 400, "invalid_request", []string{"app"}},
 		req{"verify apps with null", "POST", "/v1/verify", `{"key":"x","apps":[null,""]}`, 400, "invalid_request", []string{"apps.0", "apps.1"}},
 		req{"verify key twice", "POST", "/v1/verify", `{"key":"x","key":"y"}`, 400, "invalid_request", []string{"key"}},

@@ -32,28 +32,53 @@ func (e *QueryError) Error() string { return e.Message }
 // to ignore.
 func ParseQuery(raw string, params []Field) (url.Values, *QueryError) {
 	values := url.Values{}
-	for _, pair := range strings.Split(raw, "&") {
+	if err := ScanQuery(raw, func(name, value string) *QueryError {
+		values[name] = append(values[name], value)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	for _, p := range params {
+		if !p.Repeatable && len(values[p.Name]) > 1 {
+			return nil, OnlyOnce(p.Name)
+		}
+	}
+	return values, nil
+}
+
+// ScanQuery decodes a raw query string as strictly as ParseQuery does and
+// calls fn with each pair in order, stopping at the first error fn or the
+// decoding returns. It builds no map, so a hot path that knows its few
+// parameters (the gateway authorize endpoint) reads them without
+// allocating; such a caller checks repeats itself, with OnlyOnce.
+func ScanQuery(raw string, fn func(name, value string) *QueryError) *QueryError {
+	for raw != "" {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
 		if pair == "" {
 			continue
 		}
 		k, v, _ := strings.Cut(pair, "=")
 		name, err := url.QueryUnescape(k)
 		if err != nil || !queryText(name) {
-			return nil, &QueryError{Param: k, Message: "The query parameter name " + strconv.Quote(truncate(k, 100)) +
+			return &QueryError{Param: k, Message: "The query parameter name " + strconv.Quote(truncate(k, 100)) +
 				" is not valid percent-encoding of UTF-8 text."}
 		}
 		value, err := url.QueryUnescape(v)
 		if err != nil || !queryText(value) {
-			return nil, &QueryError{Param: name, Message: "The value of " + name + " is not valid percent-encoding of UTF-8 text."}
+			return &QueryError{Param: name, Message: "The value of " + name + " is not valid percent-encoding of UTF-8 text."}
 		}
-		values[name] = append(values[name], value)
-	}
-	for _, p := range params {
-		if !p.Repeatable && len(values[p.Name]) > 1 {
-			return nil, &QueryError{Param: p.Name, Message: p.Name + " may be given only once."}
+		if qerr := fn(name, value); qerr != nil {
+			return qerr
 		}
 	}
-	return values, nil
+	return nil
+}
+
+// OnlyOnce is the error for a parameter that may be given only once and was
+// given again.
+func OnlyOnce(name string) *QueryError {
+	return &QueryError{Param: name, Message: name + " may be given only once."}
 }
 
 func queryText(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
