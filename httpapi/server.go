@@ -206,6 +206,16 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// exchange is what observe keeps of one request, in one allocation: every
+// request, verifications above all, pays for each allocation twice, once
+// to make it and once in the garbage collector.
+type exchange struct {
+	sw        statusWriter
+	req       audit.Request
+	info      web.LogInfo
+	requestID [1]string // the X-Request-Id header's value
+}
+
 // observe gives every request its id (sent back in X-Request-Id) and its
 // audit record, then, once it is answered, audits a refused management
 // attempt and logs one line: method, path, status, duration, request id and
@@ -216,11 +226,12 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func observe(logger *slog.Logger, cfg web.Config, rec *audit.Recorder, m *metrics.Metrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		ctx, info := web.WithLogInfo(r.Context())
-		req := &audit.Request{ID: cfg.RequestID(r), ClientIP: cfg.ClientIP(r), Surface: surfaceOf(r.URL.Path)}
-		ctx = audit.WithRequest(ctx, req)
-		w.Header()["X-Request-Id"] = []string{req.ID}
-		sw := &statusWriter{ResponseWriter: w}
+		x := &exchange{sw: statusWriter{ResponseWriter: w},
+			req: audit.Request{ID: cfg.RequestID(r), ClientIP: cfg.ClientIP(r), Surface: surfaceOf(r.URL.Path)}}
+		sw, req := &x.sw, &x.req
+		ctx := audit.WithRequest(web.WithLogInfo(r.Context(), &x.info), req)
+		x.requestID[0] = req.ID
+		w.Header()["X-Request-Id"] = x.requestID[:]
 		// The mux sets the pattern it matched on the request it is given:
 		// this one, kept for the metrics.
 		inner := r.WithContext(ctx)
@@ -235,7 +246,7 @@ func observe(logger *slog.Logger, cfg web.Config, rec *audit.Recorder, m *metric
 		if rec != nil {
 			auditRefusal(ctx, rec, r, req, sw.status)
 		}
-		seen := info()
+		seen := x.info
 		level := slog.LevelInfo
 		if seen.Verification && sw.status < http.StatusInternalServerError {
 			level = slog.LevelDebug

@@ -161,11 +161,12 @@ type LogInfo struct {
 
 type logInfoKey struct{}
 
-// WithLogInfo returns a context that can carry a LogInfo to the request
-// log, and a function that reads it once the request is served.
-func WithLogInfo(ctx context.Context) (context.Context, func() LogInfo) {
-	info := &LogInfo{}
-	return context.WithValue(ctx, logInfoKey{}, info), func() LogInfo { return *info }
+// WithLogInfo returns a context through which the request's handlers fill
+// in info, for the request log to read once the request is served. The
+// caller owns info (and may allocate it with the rest of what it keeps of
+// the request).
+func WithLogInfo(ctx context.Context, info *LogInfo) context.Context {
+	return context.WithValue(ctx, logInfoKey{}, info)
 }
 
 // SetVerification marks the request as a verification, for the request log.
