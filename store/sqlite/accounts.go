@@ -49,6 +49,6 @@ func (s *Store) CreateAccountWithKey(ctx context.Context, a *latchkey.Account, k
 			a.ID, a.Name, formatTime(a.CreatedAt)); err != nil {
 			return mapError(err, "account")
 		}
-		return insertKey(ctx, tx, k)
+		return s.insertKey(ctx, tx, k)
 	})
 }

@@ -10,9 +10,18 @@ import (
 	"github.com/latchkey/latchkey"
 )
 
+const insertAuditSQL = `INSERT INTO audit_events
+	(id, time, account_id, actor, action, target_type, target_id, client_ip, request_id, surface, outcome, detail)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
 // insertAuditEvents writes events in tx: with the change they record (see
 // inWriteTx), or alone (AppendAuditEvents).
-func insertAuditEvents(ctx context.Context, tx *sql.Tx, events ...*latchkey.AuditEvent) error {
+func (s *Store) insertAuditEvents(ctx context.Context, tx *sql.Tx, events ...*latchkey.AuditEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	st := stmtIn(ctx, tx, s.stmts.insertAudit)
+	defer st.Close()
 	for _, ev := range events {
 		var detail any
 		if len(ev.Detail) > 0 {
@@ -22,10 +31,7 @@ func insertAuditEvents(ctx context.Context, tx *sql.Tx, events ...*latchkey.Audi
 			}
 			detail = string(b)
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO audit_events
-			(id, time, account_id, actor, action, target_type, target_id, client_ip, request_id, surface, outcome, detail)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			ev.ID, formatTime(ev.Time), ev.AccountID, ev.Actor, ev.Action, ev.TargetType, ev.TargetID,
+		_, err := st.ExecContext(ctx, ev.ID, formatTime(ev.Time), ev.AccountID, ev.Actor, ev.Action, ev.TargetType, ev.TargetID,
 			ev.ClientIP, ev.RequestID, ev.Surface, string(ev.Outcome), detail)
 		if err != nil {
 			return mapError(err, "audit event")
@@ -42,7 +48,7 @@ func (s *Store) AppendAuditEvents(ctx context.Context, events ...*latchkey.Audit
 	}
 	ctx = latchkey.WithAuditEvent(ctx, nil) // these events only
 	return s.inWriteTx(ctx, func(tx *sql.Tx) error {
-		return insertAuditEvents(ctx, tx, events...)
+		return s.insertAuditEvents(ctx, tx, events...)
 	})
 }
 

@@ -21,7 +21,7 @@ func (s *Store) CreateKey(ctx context.Context, k *latchkey.Key, maxPerOwner int)
 	defer markUnavailable(&err)
 	return s.inWriteTx(ctx, func(tx *sql.Tx) error {
 		owner := latchkey.KeyOwner{AccountID: k.AccountID, AppID: k.AppID, IntegrationID: k.IntegrationID}
-		if err := checkOwner(ctx, tx, owner); err != nil {
+		if err := s.checkOwner(ctx, tx, owner); err != nil {
 			return err
 		}
 		if maxPerOwner > 0 {
@@ -35,7 +35,7 @@ func (s *Store) CreateKey(ctx context.Context, k *latchkey.Key, maxPerOwner int)
 					Message: fmt.Sprintf("Maximum of %d keys reached for this %s", maxPerOwner, k.Scope())}
 			}
 		}
-		return insertKey(ctx, tx, k)
+		return s.insertKey(ctx, tx, k)
 	})
 }
 
@@ -47,15 +47,15 @@ func (s *Store) CreateKeys(ctx context.Context, keys []*latchkey.Key, events []*
 		for i, k := range keys {
 			owner := latchkey.KeyOwner{AccountID: k.AccountID, AppID: k.AppID, IntegrationID: k.IntegrationID}
 			if !checked[owner] {
-				if err := checkOwner(ctx, tx, owner); err != nil {
+				if err := s.checkOwner(ctx, tx, owner); err != nil {
 					return err
 				}
 				checked[owner] = true
 			}
-			if err := insertKey(ctx, tx, k); err != nil {
+			if err := s.insertKey(ctx, tx, k); err != nil {
 				return err
 			}
-			if err := insertAuditEvents(ctx, tx, events[i]); err != nil {
+			if err := s.insertAuditEvents(ctx, tx, events[i]); err != nil {
 				return err
 			}
 		}
@@ -63,24 +63,41 @@ func (s *Store) CreateKeys(ctx context.Context, keys []*latchkey.Key, events []*
 	})
 }
 
+// The statements checkOwner runs, one per kind of owner.
+const (
+	accountExistsSQL     = `SELECT COUNT(*) FROM accounts WHERE id = ?`
+	appExistsSQL         = `SELECT COUNT(*) FROM apps WHERE id = ? AND account_id = ?`
+	integrationExistsSQL = `SELECT COUNT(*) FROM integrations i JOIN apps a ON a.id = i.app_id
+		WHERE i.id = ? AND a.id = ? AND a.account_id = ?`
+)
+
 // checkOwner returns ENOTFOUND unless the owner exists, its app belongs to
 // its account and its integration to its app.
-func checkOwner(ctx context.Context, tx *sql.Tx, o latchkey.KeyOwner) error {
-	var query, subject string
+func (s *Store) checkOwner(ctx context.Context, tx *sql.Tx, o latchkey.KeyOwner) error {
+	var st *sql.Stmt
+	var subject string
 	var args []any
 	switch {
 	case o.IntegrationID != "":
-		query, subject = `SELECT COUNT(*) FROM integrations i JOIN apps a ON a.id = i.app_id
-			WHERE i.id = ? AND a.id = ? AND a.account_id = ?`, "integration"
+		st, subject = s.stmts.integrationExists, "integration"
 		args = []any{o.IntegrationID, o.AppID, o.AccountID}
 	case o.AppID != "":
-		query, subject = `SELECT COUNT(*) FROM apps WHERE id = ? AND account_id = ?`, "app"
+		st, subject = s.stmts.appExists, "app"
 		args = []any{o.AppID, o.AccountID}
 	default:
-		query, subject = `SELECT COUNT(*) FROM accounts WHERE id = ?`, "account"
+		st, subject = s.stmts.accountExists, "account"
 		args = []any{o.AccountID}
 	}
-	return mustExist(ctx, tx, subject, query, args...)
+	st = stmtIn(ctx, tx, st)
+	defer st.Close()
+	var n int
+	if err := st.QueryRowContext(ctx, args...).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return latchkey.NotFound(subject)
+	}
+	return nil
 }
 
 // ownerCondition selects the keys owned exactly by o.
@@ -95,34 +112,43 @@ func ownerCondition(o latchkey.KeyOwner) (string, []any) {
 	}
 }
 
-func insertKey(ctx context.Context, tx *sql.Tx, k *latchkey.Key) error {
+const (
+	insertKeySQL      = `INSERT INTO keys (` + keyColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	insertSecretSQL   = `INSERT INTO key_secrets (hash, key_id, sealed, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`
+	insertImportedSQL = `INSERT INTO imported_secrets (key_id, algorithm, digest, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`
+)
+
+func (s *Store) insertKey(ctx context.Context, tx *sql.Tx, k *latchkey.Key) error {
 	acl, ips, metadata, err := encodePolicy(k.Policy)
 	if err != nil {
 		return err
 	}
 	limit, period := encodeRateLimit(k.Policy.RateLimit)
-	if _, err := tx.ExecContext(ctx, `INSERT INTO keys (`+keyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	st := stmtIn(ctx, tx, s.stmts.insertKey)
+	defer st.Close()
+	if _, err := st.ExecContext(ctx,
 		k.ID, k.AccountID, nullString(k.AppID), nullString(k.IntegrationID), k.Name, string(k.Policy.Type),
 		acl, ips, formatTimePtr(k.Policy.ExpiresAt), metadata, formatTime(k.CreatedAt), formatTime(k.UpdatedAt),
 		nullString(k.Prefix), k.Policy.Disabled, limit, period, formatTimePtr(k.LastUsedAt)); err != nil {
 		return mapError(err, "key")
 	}
 	for _, sec := range k.Secrets {
-		if err := insertSecret(ctx, tx, k.ID, sec); err != nil {
+		if err := s.insertSecret(ctx, tx, k.ID, sec); err != nil {
 			return err
 		}
 	}
 	if k.Imported != nil {
-		if err := insertImported(ctx, tx, k.ID, k.Imported); err != nil {
+		if err := s.insertImported(ctx, tx, k.ID, k.Imported); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func insertSecret(ctx context.Context, tx *sql.Tx, keyID string, sec latchkey.Secret) error {
-	if _, err := tx.ExecContext(ctx, `INSERT INTO key_secrets (hash, key_id, sealed, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
-		sec.Hash, keyID, sec.Sealed, formatTime(sec.CreatedAt), formatTimePtr(sec.ExpiresAt)); err != nil {
+func (s *Store) insertSecret(ctx context.Context, tx *sql.Tx, keyID string, sec latchkey.Secret) error {
+	st := stmtIn(ctx, tx, s.stmts.insertSecret)
+	defer st.Close()
+	if _, err := st.ExecContext(ctx, sec.Hash, keyID, sec.Sealed, formatTime(sec.CreatedAt), formatTimePtr(sec.ExpiresAt)); err != nil {
 		return mapError(err, "secret")
 	}
 	return nil
@@ -130,9 +156,10 @@ func insertSecret(ctx context.Context, tx *sql.Tx, keyID string, sec latchkey.Se
 
 // insertImported stores a key's imported secret; a SHA-256 digest another
 // key has is ECONFLICT (subject "secret").
-func insertImported(ctx context.Context, tx *sql.Tx, keyID string, imp *latchkey.ImportedSecret) error {
-	if _, err := tx.ExecContext(ctx, `INSERT INTO imported_secrets (key_id, algorithm, digest, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
-		keyID, string(imp.Algorithm), imp.Digest, formatTime(imp.CreatedAt), formatTimePtr(imp.ExpiresAt)); err != nil {
+func (s *Store) insertImported(ctx context.Context, tx *sql.Tx, keyID string, imp *latchkey.ImportedSecret) error {
+	st := stmtIn(ctx, tx, s.stmts.insertImported)
+	defer st.Close()
+	if _, err := st.ExecContext(ctx, keyID, string(imp.Algorithm), imp.Digest, formatTime(imp.CreatedAt), formatTimePtr(imp.ExpiresAt)); err != nil {
 		return mapError(err, "secret")
 	}
 	return nil
@@ -146,36 +173,44 @@ func encodeRateLimit(rl *latchkey.RateLimit) (limit, periodMS any) {
 	return rl.Limit, rl.Period.Milliseconds()
 }
 
+// The conditions of the one-key lookups, prepared (see stmts).
+const (
+	keyByIDCond             = `id = ?`
+	keyBySecretHashCond     = `id = (SELECT key_id FROM key_secrets WHERE hash = ?)`
+	keyByImportedDigestCond = `id = (SELECT key_id FROM imported_secrets WHERE algorithm = 'sha256' AND digest = ?)`
+)
+
+// keysWhereSQL is the query of the keys cond selects, in id order.
+func keysWhereSQL(cond string) string {
+	return `SELECT ` + keyColumns + ` FROM keys WHERE ` + cond + ` ORDER BY id`
+}
+
 // Key returns one key with its secrets.
 func (s *Store) Key(ctx context.Context, id string) (_ *latchkey.Key, err error) {
 	defer markUnavailable(&err)
-	keys, err := s.queryKeys(ctx, `id = ?`, id)
-	if err != nil {
-		return nil, err
-	}
-	if len(keys) == 0 {
-		return nil, latchkey.NotFound("key")
-	}
-	return keys[0], nil
+	return s.oneKey(ctx, s.stmts.keyByID, id)
 }
 
 // KeyBySecretHash returns the key holding a secret with this hash.
 func (s *Store) KeyBySecretHash(ctx context.Context, hash []byte) (_ *latchkey.Key, err error) {
 	defer markUnavailable(&err)
-	keys, err := s.queryKeys(ctx, `id = (SELECT key_id FROM key_secrets WHERE hash = ?)`, hash)
-	if err != nil {
-		return nil, err
-	}
-	if len(keys) == 0 {
-		return nil, latchkey.NotFound("key")
-	}
-	return keys[0], nil
+	return s.oneKey(ctx, s.stmts.keyBySecretHash, hash)
 }
 
 // KeyByImportedDigest implements latchkey.Store.
 func (s *Store) KeyByImportedDigest(ctx context.Context, digest []byte) (_ *latchkey.Key, err error) {
 	defer markUnavailable(&err)
-	keys, err := s.queryKeys(ctx, `id = (SELECT key_id FROM imported_secrets WHERE algorithm = 'sha256' AND digest = ?)`, digest)
+	return s.oneKey(ctx, s.stmts.keyByImportedDigest, digest)
+}
+
+// oneKey returns the key that st, one of the one-key lookups, finds with
+// arg, or ENOTFOUND.
+func (s *Store) oneKey(ctx context.Context, st *sql.Stmt, arg any) (*latchkey.Key, error) {
+	rows, err := st.QueryContext(ctx, arg)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := s.scanKeysWithSecrets(ctx, rows)
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +234,7 @@ func (s *Store) AdoptSecret(ctx context.Context, keyID string, sec latchkey.Secr
 		if sec.ExpiresAt, err = parseTimePtr(expiresAt); err != nil {
 			return err
 		}
-		return insertSecret(ctx, tx, keyID, sec)
+		return s.insertSecret(ctx, tx, keyID, sec)
 	})
 }
 
@@ -239,7 +274,7 @@ func (s *Store) RollKey(ctx context.Context, keyID string, next latchkey.Secret,
 				return err
 			}
 		}
-		return insertSecret(ctx, tx, keyID, next)
+		return s.insertSecret(ctx, tx, keyID, next)
 	})
 }
 
@@ -267,6 +302,12 @@ func (s *Store) queryKeysOrdered(ctx context.Context, tail string, args ...any) 
 	if err != nil {
 		return nil, err
 	}
+	return s.scanKeysWithSecrets(ctx, rows)
+}
+
+// scanKeysWithSecrets reads the keys rows holds, closes it, and loads their
+// secrets.
+func (s *Store) scanKeysWithSecrets(ctx context.Context, rows *sql.Rows) ([]*latchkey.Key, error) {
 	var keys []*latchkey.Key
 	for rows.Next() {
 		k, err := scanKey(rows)
@@ -348,11 +389,30 @@ func (s *Store) loadSecrets(ctx context.Context, keys []*latchkey.Key) error {
 	})
 }
 
+// secretsOfSQL is the query of the secrets of n keys, whose ids are its
+// arguments.
+func secretsOfSQL(n int) string {
+	return `SELECT key_id, hash, sealed, created_at, expires_at FROM key_secrets
+		WHERE key_id IN (` + placeholders(n) + `) ORDER BY key_id, created_at`
+}
+
+// importedOfSQL is the query of the imported secrets of n keys, whose ids
+// are its arguments.
+func importedOfSQL(n int) string {
+	return `SELECT key_id, algorithm, digest, created_at, expires_at FROM imported_secrets
+		WHERE key_id IN (` + placeholders(n) + `)`
+}
+
 // loadSecretsOf fills the secrets of the keys with the given ids, all in
 // byID.
 func (s *Store) loadSecretsOf(ctx context.Context, byID map[string]*latchkey.Key, ids []any) error {
-	rows, err := s.read.QueryContext(ctx, `SELECT key_id, hash, sealed, created_at, expires_at FROM key_secrets
-		WHERE key_id IN (`+placeholders(len(ids))+`) ORDER BY key_id, created_at`, ids...)
+	var rows *sql.Rows
+	var err error
+	if len(ids) == 1 { // a one-key lookup, or a list of one key
+		rows, err = s.stmts.secretsOfKey.QueryContext(ctx, ids...)
+	} else {
+		rows, err = s.read.QueryContext(ctx, secretsOfSQL(len(ids)), ids...)
+	}
 	if err != nil {
 		return err
 	}
@@ -381,8 +441,13 @@ func (s *Store) loadSecretsOf(ctx context.Context, byID map[string]*latchkey.Key
 // loadImportedOf fills the imported secrets of the keys with the given
 // ids, all in byID.
 func (s *Store) loadImportedOf(ctx context.Context, byID map[string]*latchkey.Key, ids []any) error {
-	rows, err := s.read.QueryContext(ctx, `SELECT key_id, algorithm, digest, created_at, expires_at FROM imported_secrets
-		WHERE key_id IN (`+placeholders(len(ids))+`)`, ids...)
+	var rows *sql.Rows
+	var err error
+	if len(ids) == 1 {
+		rows, err = s.stmts.importedOfKey.QueryContext(ctx, ids...)
+	} else {
+		rows, err = s.read.QueryContext(ctx, importedOfSQL(len(ids)), ids...)
+	}
 	if err != nil {
 		return err
 	}

@@ -41,7 +41,7 @@ func bulkInsertKeys(ctx context.Context, s *Store, accountID string, n, batch in
 		end := min(start+batch, n)
 		if err := s.inWriteTx(ctx, func(tx *sql.Tx) error {
 			for i := start; i < end; i++ {
-				if err := insertKey(ctx, tx, benchKey(accountID, i, now)); err != nil {
+				if err := s.insertKey(ctx, tx, benchKey(accountID, i, now)); err != nil {
 					return err
 				}
 			}

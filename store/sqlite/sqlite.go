@@ -6,6 +6,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/latchkey/latchkey"
@@ -37,8 +39,23 @@ var migrations embed.FS
 type Store struct {
 	read  *sql.DB
 	write *sql.DB
+	// level is the synchronous level every commit is made at, except
+	// AddUsage's (see usageSyncEvery). Open sets FULL.
+	level synchronous
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
+	// stmts are the hot statements, prepared once; see stmts.
+	stmts stmts
+
+	// usageMu guards usageSyncedAt: when (by Now) the last AddUsage commit
+	// made at synchronous=FULL that wrote something began. Zero until one
+	// has.
+	usageMu       sync.Mutex
+	usageSyncedAt time.Time
+	// usageTxHook, if set, runs inside each AddUsage transaction after its
+	// writes, and an error from it fails the transaction. Tests use it to
+	// see the level the commit is about to use, on the connection itself.
+	usageTxHook func(*sql.Tx) error
 }
 
 var _ latchkey.Store = (*Store)(nil)
@@ -46,7 +63,10 @@ var _ latchkey.Store = (*Store)(nil)
 // Open opens (creating if needed) the SQLite database at path, with its
 // directory, and applies pending migrations. A write is on disk before the
 // call that made it returns, so an acknowledged change (a deleted key above
-// all) survives an OS crash or a power cut.
+// all) survives an OS crash or a power cut. The one exception is usage
+// counts (AddUsage): they survive the process crashing, but an OS crash or
+// a power cut may take back those committed in about the last second; see
+// usageSyncEvery.
 func Open(ctx context.Context, path string) (*Store, error) {
 	return open(ctx, path, syncFull)
 }
@@ -58,14 +78,23 @@ const (
 	// syncFull syncs the WAL on every commit: what Open uses.
 	syncFull synchronous = "FULL"
 	// syncNormal syncs only at checkpoints, so the last commits before a
-	// power cut can roll back. Only the benchmark that measures what FULL
-	// costs uses it; it is unexported so that no caller can trade
-	// durability for speed.
+	// power cut can roll back. As a store's level, only the benchmark that
+	// measures what FULL costs uses it; it is unexported so that no caller
+	// can trade durability for speed. AddUsage commits at it for a moment,
+	// within a bound; see usageSyncEvery.
 	syncNormal synchronous = "NORMAL"
 )
 
+// pragmaValue is what PRAGMA synchronous reports for l.
+func (l synchronous) pragmaValue() int {
+	if l == syncNormal {
+		return 1
+	}
+	return 2
+}
+
 // open is Open with the synchronous level given.
-func open(ctx context.Context, path string, sync synchronous) (*Store, error) {
+func open(ctx context.Context, path string, level synchronous) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: empty database path")
 	}
@@ -91,6 +120,20 @@ func open(ctx context.Context, path string, sync synchronous) (*Store, error) {
 	// each commit returns. Only the write pool commits, so only management
 	// calls pay for it; verification reads, and a warm key not even that.
 	//
+	// The one exception is usage counts. The usage recorder commits a
+	// batch several times a second, and a sync there (3 to 9 ms measured)
+	// stalls every request on a server given one core. So AddUsage commits
+	// at NORMAL on its own, except at least once per usageSyncEvery (one
+	// second, by Now) at FULL, whose sync makes every earlier frame of the
+	// WAL durable too. Usage committed is then never lost to a process
+	// crash (NORMAL's WAL frames are written before the commit returns),
+	// and an OS crash or a power cut loses at most the counts committed in
+	// about the last usageSyncEvery. The level is switched on the write
+	// connection for that one transaction and set back before any other
+	// write can use the connection, or the connection is discarded: see
+	// inWriteTxNormal. Every other write (keys, apps, audit, sessions) is
+	// always committed at FULL.
+	//
 	// The read pool gets FULL too, although it never commits. What else
 	// the setting governs is checkpoints, and any connection may run one:
 	// the last connection to close checkpoints the WAL into the database
@@ -104,7 +147,7 @@ func open(ctx context.Context, path string, sync synchronous) (*Store, error) {
 	params := url.Values{}
 	params.Set("_busy_timeout", "10000")
 	params.Set("_journal_mode", "WAL")
-	params.Set("_synchronous", string(sync))
+	params.Set("_synchronous", string(level))
 	params.Set("_foreign_keys", "on")
 	params.Set("_time_format", "sqlite")
 	readDSN := path + "?" + params.Encode()
@@ -122,12 +165,16 @@ func open(ctx context.Context, path string, sync synchronous) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 	read.SetMaxOpenConns(8)
-	s := &Store{read: read, write: write, Now: time.Now}
+	s := &Store{read: read, write: write, level: level, Now: time.Now}
 	if err := s.connect(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
 	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.prepareStmts(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -166,9 +213,9 @@ func (s *Store) connect(ctx context.Context) error {
 	return nil
 }
 
-// Close closes both pools.
+// Close closes the prepared statements and both pools.
 func (s *Store) Close() error {
-	return errors.Join(s.write.Close(), s.read.Close())
+	return errors.Join(s.closeStmts(), s.write.Close(), s.read.Close())
 }
 
 // migrate applies the embedded migrations not yet recorded, each in its own
@@ -255,7 +302,13 @@ func (s *Store) applyMigration(ctx context.Context, name string) error {
 // after fn: a change is never committed without its event, nor an event
 // without its change.
 func (s *Store) inWriteTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.write.BeginTx(ctx, nil)
+	return s.inTx(ctx, s.write.BeginTx, fn)
+}
+
+// inTx is inWriteTx with the transaction begun by begin: the write pool's,
+// or a connection's taken from it.
+func (s *Store) inTx(ctx context.Context, begin func(context.Context, *sql.TxOptions) (*sql.Tx, error), fn func(tx *sql.Tx) error) error {
+	tx, err := begin(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -264,11 +317,69 @@ func (s *Store) inWriteTx(ctx context.Context, fn func(tx *sql.Tx) error) error 
 		return err
 	}
 	if ev := latchkey.AuditEventFrom(ctx); ev != nil {
-		if err := insertAuditEvents(ctx, tx, ev); err != nil {
+		if err := s.insertAuditEvents(ctx, tx, ev); err != nil {
 			return err
 		}
 	}
 	return tx.Commit()
+}
+
+// inWriteTxNormal is inWriteTx with the commit made at synchronous=NORMAL:
+// the WAL is written but not synced, so the commit survives the process
+// crashing but may roll back after an OS crash or a power cut. Only
+// AddUsage uses it, within the bound usageSyncEvery sets.
+//
+// PRAGMA synchronous belongs to the connection and cannot change inside a
+// transaction. So this takes the write pool's one connection for itself,
+// sets NORMAL, runs the transaction, and sets the store's level back
+// before the connection returns to the pool. Every other write commits on
+// that connection next, and a key deletion committed at NORMAL could come
+// back after a power cut; so if setting the level back fails, for whatever
+// reason, the connection is discarded (see restoreLevel), and the pool
+// opens a new one, which the DSN sets to the store's level.
+//
+// The error is the transaction's: a batch committed is reported as such
+// even if the level could not be set back, since a failed batch is sent
+// again and would be counted twice.
+func (s *Store) inWriteTxNormal(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	conn, err := s.write.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	// Deferred, so that it runs whatever happens below, a panic included,
+	// and before Close hands the connection back.
+	defer s.restoreLevel(ctx, conn)
+	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = `+string(syncNormal)); err != nil {
+		return err
+	}
+	return s.inTx(ctx, conn.BeginTx, fn)
+}
+
+// restoreLevel sets conn back to the store's synchronous level and reads it
+// back. If either fails, it makes database/sql discard conn rather than
+// pool it, and returns the error. It ignores ctx's cancellation and
+// deadline: a request that gave up must not leave the connection at
+// NORMAL.
+func (s *Store) restoreLevel(ctx context.Context, conn *sql.Conn) error {
+	ctx = context.WithoutCancel(ctx)
+	_, err := conn.ExecContext(ctx, `PRAGMA synchronous = `+string(s.level))
+	if err == nil {
+		var got int
+		err = conn.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&got)
+		if err == nil && got != s.level.pragmaValue() {
+			err = fmt.Errorf("sqlite: PRAGMA synchronous = %d after setting %s", got, s.level)
+		}
+	}
+	if err != nil {
+		// database/sql closes the driver connection, instead of pooling
+		// it, when Raw's function returns driver.ErrBadConn. If conn is
+		// already done (ErrConnDone), database/sql ended it early, which
+		// it does only on driver.ErrBadConn, and so discarded it already.
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		return fmt.Errorf("sqlite: set synchronous back to %s: %w", s.level, err)
+	}
+	return nil
 }
 
 // querier is what both *sql.DB and *sql.Tx offer.
