@@ -250,3 +250,22 @@ func TestRestoreLevelDiscardsConnection(t *testing.T) {
 		t.Errorf("write transactions commit at synchronous %d, want %d (FULL)", got, levelFull)
 	}
 }
+
+// TestWriteConnectionKeepsTemporaryFilesInMemory: the write connection
+// keeps statement journals in memory (temp_store=MEMORY), so that a large
+// usage flush or import batch creates and deletes no temporary file while
+// requests wait.
+func TestWriteConnectionKeepsTemporaryFilesInMemory(t *testing.T) {
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "latchkey.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var store int
+	if err := s.write.QueryRowContext(context.Background(), `PRAGMA temp_store`).Scan(&store); err != nil {
+		t.Fatal(err)
+	}
+	if store != 2 {
+		t.Fatalf("PRAGMA temp_store on the write pool = %d, want 2 (MEMORY)", store)
+	}
+}
