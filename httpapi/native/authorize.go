@@ -108,7 +108,7 @@ func (s *surface) authorize(w http.ResponseWriter, r *http.Request) {
 	web.SetOrigin(r.Context(), method, uri)
 	nginx := false
 	if r.URL.Path == authorizePath {
-		// Read strictly (web.ParseQuery, web.ParseInt): net/url drops a
+		// Read strictly (web.ScanQuery, web.ParseInt): net/url drops a
 		// pair it cannot decode, so "app=%zz" would count every app's keys,
 		// and fmt.Sscan read "cost=5abc" as 5.
 		q, qerr := readGatewayQuery(r.URL.RawQuery)
