@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"iter"
 	"strings"
 
 	"github.com/latchkey/latchkey/sdk"
@@ -52,9 +51,6 @@ func appsListSetup(fs *flag.FlagSet) runFunc {
 			return err
 		}
 		apps, next, err := collect(ctx, l,
-			func(ctx context.Context, cursor string) iter.Seq2[*sdk.App, error] {
-				return client.AllApps(ctx, sdk.ListAppsOptions{Cursor: cursor, Limit: maxPage})
-			},
 			func(ctx context.Context, cursor string, size int) (*sdk.Page[sdk.App], error) {
 				return client.ListApps(ctx, sdk.ListAppsOptions{Cursor: cursor, Limit: size})
 			})
@@ -221,9 +217,6 @@ func integrationsListSetup(fs *flag.FlagSet) runFunc {
 			return err
 		}
 		list, next, err := collect(ctx, l,
-			func(ctx context.Context, cursor string) iter.Seq2[*sdk.Integration, error] {
-				return client.AllIntegrations(ctx, app, sdk.ListIntegrationsOptions{Cursor: cursor, Limit: maxPage})
-			},
 			func(ctx context.Context, cursor string, size int) (*sdk.Page[sdk.Integration], error) {
 				return client.ListIntegrations(ctx, app, sdk.ListIntegrationsOptions{Cursor: cursor, Limit: size})
 			})

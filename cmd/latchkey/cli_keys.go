@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"iter"
 	"slices"
 	"strconv"
 	"strings"
@@ -213,11 +212,6 @@ func keysListSetup(fs *flag.FlagSet) runFunc {
 			return err
 		}
 		keys, next, err := collect(ctx, l,
-			func(ctx context.Context, cursor string) iter.Seq2[*sdk.Key, error] {
-				o := opts
-				o.Cursor, o.Limit = cursor, maxPage
-				return client.AllKeys(ctx, o)
-			},
 			func(ctx context.Context, cursor string, size int) (*sdk.Page[sdk.Key], error) {
 				o := opts
 				o.Cursor, o.Limit = cursor, size
@@ -533,11 +527,6 @@ func auditListSetup(fs *flag.FlagSet) runFunc {
 			return err
 		}
 		events, next, err := collect(ctx, l,
-			func(ctx context.Context, cursor string) iter.Seq2[*sdk.AuditEvent, error] {
-				o := opts
-				o.Cursor, o.Limit = cursor, maxPage
-				return client.AllAuditEvents(ctx, o)
-			},
 			func(ctx context.Context, cursor string, size int) (*sdk.Page[sdk.AuditEvent], error) {
 				o := opts
 				o.Cursor, o.Limit = cursor, size

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"iter"
 	"slices"
 	"strconv"
 	"strings"
@@ -168,35 +167,29 @@ func (l *listFlags) add(fs *flag.FlagSet, defaultLimit int) {
 	fs.StringVar(&l.cursor, "cursor", "", "start after the items an earlier --limit showed: the cursor it gave")
 }
 
-// collect gathers a list's items: every one, following the pages with the
-// SDK's iterator (all), or with --limit at most that many, a page at a time
-// (page), from --cursor on. next is the cursor that continues where the
-// items stopped, "" when none remain.
-func collect[T any](ctx context.Context, l listFlags, all func(ctx context.Context, cursor string) iter.Seq2[*T, error],
+// collect gathers a list's items with page, from --cursor on: every one,
+// a page of maxPage at a time, or with --limit at most that many. next is
+// the cursor that continues where the items stopped, "" when none remain.
+func collect[T any](ctx context.Context, l listFlags,
 	page func(ctx context.Context, cursor string, size int) (*sdk.Page[T], error)) (items []T, next string, err error) {
 	if l.limit < 0 {
 		return nil, "", usageError("--limit %d: want 0 (every one) or more", l.limit)
 	}
 	items = []T{} // [] in JSON, never null
-	if l.limit == 0 {
-		for it, err := range all(ctx, l.cursor) {
-			if err != nil {
-				return nil, "", err
-			}
-			items = append(items, *it)
-		}
-		return items, "", nil
-	}
-	// Each page is sized to end where the limit does, so that the page's
-	// own next cursor is where to continue.
 	cursor := l.cursor
-	for len(items) < l.limit {
-		p, err := page(ctx, cursor, min(l.limit-len(items), maxPage))
+	for l.limit == 0 || len(items) < l.limit {
+		// Under a limit, each page is sized to end where the limit does,
+		// so that the page's own next cursor is where to continue.
+		size := maxPage
+		if l.limit > 0 {
+			size = min(l.limit-len(items), maxPage)
+		}
+		p, err := page(ctx, cursor, size)
 		if err != nil {
 			return nil, "", err
 		}
 		items = append(items, p.Data...)
-		if p.NextCursor == "" || p.NextCursor == cursor || len(p.Data) == 0 {
+		if p.NextCursor == "" || p.NextCursor == cursor || (l.limit > 0 && len(p.Data) == 0) {
 			return items, "", nil
 		}
 		cursor = p.NextCursor
