@@ -144,7 +144,8 @@ func TestAuditEvents(t *testing.T) {
 	}
 }
 
-// TestRateLimitJSON: a rate limit encodes its period as the API shows it.
+// TestRateLimitJSON: a rate limit encodes its period as the API shows it,
+// in JSON and in String.
 func TestRateLimitJSON(t *testing.T) {
 	for _, tc := range []struct {
 		period time.Duration
@@ -153,6 +154,9 @@ func TestRateLimitJSON(t *testing.T) {
 		b, err := json.Marshal(sdk.RateLimit{Limit: 5, Period: tc.period})
 		if err != nil || string(b) != `{"limit":5,"period":"`+tc.want+`"}` {
 			t.Errorf("%v: %s (%v), want period %q", tc.period, b, err, tc.want)
+		}
+		if got := (sdk.RateLimit{Limit: 5, Period: tc.period}).String(); got != "5/"+tc.want {
+			t.Errorf("%v: String() = %q, want %q", tc.period, got, "5/"+tc.want)
 		}
 		var back sdk.RateLimit
 		if err := json.Unmarshal(b, &back); err != nil || back.Period != tc.period {

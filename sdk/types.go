@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -96,6 +97,12 @@ type rateLimitJSON struct {
 // shows it: a Go duration without zero units ("1m", not "1m0s").
 func (r RateLimit) MarshalJSON() ([]byte, error) {
 	return json.Marshal(rateLimitJSON{Limit: r.Limit, Period: formatPeriod(r.Period)})
+}
+
+// String is the rate limit as "limit/period", the period as on the wire:
+// "100/1m". The latchkey CLI's --rate-limit takes this form.
+func (r RateLimit) String() string {
+	return strconv.Itoa(r.Limit) + "/" + formatPeriod(r.Period)
 }
 
 // formatPeriod is d as time.ParseDuration reads it, without the zero units

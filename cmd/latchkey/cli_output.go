@@ -116,19 +116,7 @@ func rateLimitString(r *sdk.RateLimit) string {
 	if r == nil {
 		return ""
 	}
-	return strconv.Itoa(r.Limit) + "/" + periodString(r.Period)
-}
-
-// periodString is a duration as the API shows it: 1m, not 1m0s.
-func periodString(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
+	return r.String()
 }
 
 // permissionsString shows a key's unscoped permissions, and how many ACL
