@@ -122,13 +122,7 @@ func parseImportOptions(args []string) (*importOptions, error) {
 	if err := o.check(); err != nil {
 		return nil, err
 	}
-	if o.pin.server != "" && o.pin.client != "" && (runtime.NumCPU() >= 2 || os.Getenv("LATCHKEY_BENCH_PINNED") != "") {
-		if p, err := exec.LookPath("taskset"); err == nil {
-			o.pin.taskset = p
-		} else {
-			progress("taskset not found: servers and the CLI will share the CPUs")
-		}
-	}
+	o.pin.findTaskset("the CLI")
 	return o, nil
 }
 
@@ -175,12 +169,8 @@ func runImport(args []string) error {
 			return err
 		}
 		defer os.RemoveAll(dir)
-		o.latchkeyBin = filepath.Join(dir, "latchkey")
-		progress("building ./cmd/latchkey into %s", o.latchkeyBin)
-		build := exec.CommandContext(ctx, "go", "build", "-o", o.latchkeyBin, "./cmd/latchkey")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("build latchkey (run from the repository's root, or pass -latchkey-bin): %w", err)
+		if o.latchkeyBin, err = buildLatchkey(ctx, dir); err != nil {
+			return err
 		}
 	}
 	rep, err := importBench(ctx, o)

@@ -71,7 +71,7 @@ func TestImportSmall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the real server and CLI, built for the test")
 	}
-	bin, err := buildLatchkey()
+	bin, err := latchkeyForTests()
 	if err != nil {
 		t.Fatal(err)
 	}

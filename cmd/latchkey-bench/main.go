@@ -61,9 +61,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -130,16 +128,7 @@ func parseOptions(name string, args []string) (*options, error) {
 	case o.cred != "bearer" && o.cred != "basic" && o.cred != "x-api-key":
 		return nil, fmt.Errorf("-cred %q: want bearer, basic or x-api-key", o.cred)
 	}
-	// Pin only with taskset and at least two CPUs, and only if the two sets
-	// are both given.
-	// (Once re-executed under taskset, this process sees only its own CPUs.)
-	if o.pin.server != "" && o.pin.client != "" && (runtime.NumCPU() >= 2 || os.Getenv("LATCHKEY_BENCH_PINNED") != "") {
-		if p, err := exec.LookPath("taskset"); err == nil {
-			o.pin.taskset = p
-		} else {
-			progress("taskset not found: servers and load generator will share the CPUs")
-		}
-	}
+	o.pin.findTaskset("load generator")
 	return o, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,6 +24,35 @@ import (
 type pinning struct {
 	server, client string
 	taskset        string // the taskset binary, "" when pinning is off
+}
+
+// findTaskset turns pinning on when both CPU sets are given, the machine
+// has at least two CPUs, and taskset is installed; else the processes share
+// the CPUs, which the progress line says, naming what shares them with the
+// servers. (Once re-executed under taskset, this process sees only its own
+// CPUs, hence LATCHKEY_BENCH_PINNED.)
+func (p *pinning) findTaskset(others string) {
+	if p.server == "" || p.client == "" || (runtime.NumCPU() < 2 && os.Getenv("LATCHKEY_BENCH_PINNED") == "") {
+		return
+	}
+	if path, err := exec.LookPath("taskset"); err == nil {
+		p.taskset = path
+	} else {
+		progress("taskset not found: servers and %s will share the CPUs", others)
+	}
+}
+
+// buildLatchkey builds ./cmd/latchkey into dir, for a run given no
+// -latchkey-bin, and returns the binary's path.
+func buildLatchkey(ctx context.Context, dir string) (string, error) {
+	bin := filepath.Join(dir, "latchkey")
+	progress("building ./cmd/latchkey into %s", bin)
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/latchkey")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("build latchkey (run from the repository's root, or pass -latchkey-bin): %w", err)
+	}
+	return bin, nil
 }
 
 // pinSelf re-executes this program under taskset on the client CPUs, once:

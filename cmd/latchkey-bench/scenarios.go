@@ -122,12 +122,8 @@ func setup(ctx context.Context, o *options, out io.Writer) (*rig, error) {
 		}
 		bin := o.latchkeyBin
 		if bin == "" {
-			bin = filepath.Join(work, "latchkey")
-			progress("building ./cmd/latchkey into %s", bin)
-			build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/latchkey")
-			build.Stdout, build.Stderr = os.Stderr, os.Stderr
-			if err := build.Run(); err != nil {
-				return nil, fmt.Errorf("build latchkey (run from the repository's root, or pass -latchkey-bin): %w", err)
+			if bin, err = buildLatchkey(ctx, work); err != nil {
+				return nil, err
 			}
 		}
 		if r.lk, err = startLatchkey(o.pin, bin, dir, work); err != nil {

@@ -49,7 +49,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -391,12 +390,8 @@ func runSoak(args []string) error {
 			return err
 		}
 		defer os.RemoveAll(dir)
-		o.latchkeyBin = filepath.Join(dir, "latchkey")
-		progress("building ./cmd/latchkey into %s", o.latchkeyBin)
-		build := exec.CommandContext(ctx, "go", "build", "-o", o.latchkeyBin, "./cmd/latchkey")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("build latchkey (run from the repository's root, or pass -latchkey-bin): %w", err)
+		if o.latchkeyBin, err = buildLatchkey(ctx, dir); err != nil {
+			return err
 		}
 	}
 	rep, err := soak(ctx, o)

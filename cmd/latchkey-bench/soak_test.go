@@ -15,8 +15,8 @@ import (
 	"time"
 )
 
-// buildLatchkey builds the server binary once for this package's tests.
-var buildLatchkey = sync.OnceValues(func() (string, error) {
+// latchkeyForTests builds the server binary once for this package's tests.
+var latchkeyForTests = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "latchkey-bench-test-")
 	if err != nil {
 		return "", err
@@ -31,7 +31,7 @@ var buildLatchkey = sync.OnceValues(func() (string, error) {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if bin, err := buildLatchkey(); err == nil {
+	if bin, err := latchkeyForTests(); err == nil {
 		os.RemoveAll(filepath.Dir(bin))
 	}
 	os.Exit(code)
@@ -46,7 +46,7 @@ func TestSoakShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("about 30 s: the real server under load")
 	}
-	bin, err := buildLatchkey()
+	bin, err := latchkeyForTests()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestSoakOptions(t *testing.T) {
 // what it serves, what it leaves out, and that it refuses any address
 // but loopback.
 func TestDebugListener(t *testing.T) {
-	bin, err := buildLatchkey()
+	bin, err := latchkeyForTests()
 	if err != nil {
 		t.Fatal(err)
 	}
